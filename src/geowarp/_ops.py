@@ -1,0 +1,77 @@
+"""Operations the array API standard lacks, one function per gap, native per library."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._namespace import backend_name
+from ._namespace import device as array_device
+
+__all__ = ["broadcast_shapes", "scatter_add_rows", "sum_to_shape"]
+
+
+def scatter_add_rows(values: Any, indices: Any, num_rows: int, xp: Any) -> Any:
+    """Sum rows of ``values`` (M, C) into a zero array (num_rows, C) at ``indices`` (M,).
+
+    Duplicate indices accumulate. ``array_api_extra.at(...).add`` does not
+    accumulate duplicates on every library, hence one native call per library.
+    """
+    name = backend_name(xp)
+    shape = (num_rows, values.shape[1])
+    if name == "numpy":
+        import numpy as np
+
+        # bincount per channel is several times faster than np.add.at.
+        columns = [
+            np.bincount(indices, weights=values[:, c], minlength=num_rows)
+            for c in range(values.shape[1])
+        ]
+        out = np.stack(columns, axis=1) if columns else np.zeros(shape)
+        return out.astype(values.dtype, copy=False)
+    if name == "torch":
+        out = xp.zeros(shape, dtype=values.dtype, device=array_device(values))
+        return out.index_add_(0, indices, values)
+    if name == "jax":
+        return xp.zeros(shape, dtype=values.dtype).at[indices].add(values)
+    return _scatter_add_rows_sorted(values, indices, num_rows, xp)
+
+
+def _scatter_add_rows_sorted(values: Any, indices: Any, num_rows: int, xp: Any) -> Any:
+    # Pure array-API fallback: sort by index, prefix-sum, and difference the
+    # prefix sums at each row's first and one-past-last position.
+    device = array_device(values)
+    order = xp.argsort(indices, stable=True)
+    sorted_indices = xp.take(indices, order, axis=0)
+    sorted_values = xp.take(values, order, axis=0)
+    prefix = xp.cumulative_sum(sorted_values, axis=0, include_initial=True)
+    rows = xp.arange(num_rows, dtype=indices.dtype, device=device)
+    first = xp.searchsorted(sorted_indices, rows, side="left")
+    last = xp.searchsorted(sorted_indices, rows, side="right")
+    return xp.take(prefix, last, axis=0) - xp.take(prefix, first, axis=0)
+
+
+def sum_to_shape(array: Any, shape: tuple[int, ...], xp: Any) -> Any:
+    """Sum ``array`` over the axes that broadcasting added to ``shape`` (the VJP of broadcast)."""
+    extra = array.ndim - len(shape)
+    if extra > 0:
+        array = xp.sum(array, axis=tuple(range(extra)))
+    stretched = tuple(
+        i for i, (n, m) in enumerate(zip(shape, array.shape, strict=True)) if n == 1 and m != 1
+    )
+    if stretched:
+        array = xp.sum(array, axis=stretched, keepdims=True)
+    return array
+
+
+def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """The broadcast of ``shapes`` under the standard's rules, or a `GeowarpValueError`."""
+    from ._errors import GeowarpValueError
+
+    ndim = max((len(s) for s in shapes), default=0)
+    result = [1] * ndim
+    for shape in shapes:
+        for axis, size in enumerate(shape, start=ndim - len(shape)):
+            if size != 1 and result[axis] not in (1, size):
+                raise GeowarpValueError(f"batch shapes {shapes} do not broadcast")
+            result[axis] = size if size != 1 else result[axis]
+    return tuple(result)

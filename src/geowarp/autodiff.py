@@ -1,0 +1,105 @@
+"""How a core ``(forward, vjp)`` pair becomes a differentiable operation.
+
+Every differentiable step of geowarp is an `Op`: ``forward(*arrays, **options)``
+returns ``(out, residuals)`` with ``residuals`` a flat tuple of arrays, and
+``vjp(residuals, cotangent, **options)`` returns one cotangent per input array.
+`call` runs an op on whatever library the arrays come from: plain forward on
+numpy and array-api-strict, and through a registered adapter (PyTorch autograd,
+``jax.custom_vjp``) where the library has autodiff, so gradients reach every
+input with no extra call from the user.
+
+Adapters are registered by library name and imported lazily, the first time an
+array of that library arrives.
+
+Examples
+--------
+Gradients on plain numpy: run the forward, then the VJP by hand.
+
+>>> import numpy as np
+>>> import geowarp as gw
+>>> from geowarp.samplers import BILINEAR
+>>> image = np.arange(16.0).reshape(1, 1, 4, 4)
+>>> grid = np.zeros((1, 1, 1, 2))                 # the image centre
+>>> out, residuals = BILINEAR.forward(image, grid, np.zeros(1), padding="zeros",
+...                                   align_corners=False)
+>>> d_image, d_grid, d_fill = BILINEAR.vjp(residuals, np.ones_like(out),
+...                                        padding="zeros", align_corners=False)
+>>> float(out[0, 0, 0, 0]), d_grid.tolist()
+(7.5, [[[[2.0, 8.0]]]])
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ._namespace import array_namespace, backend_name
+
+__all__ = ["Op", "call", "register_adapter"]
+
+
+@dataclass(frozen=True)
+class Op:
+    """A differentiable operation: a forward and its vector-Jacobian product.
+
+    Parameters
+    ----------
+    name : str
+        For error messages and framework graph names.
+    forward : callable
+        ``forward(*arrays, **options) -> (out, residuals)``.
+    vjp : callable
+        ``vjp(residuals, cotangent, **options) -> tuple`` with one cotangent
+        (or ``None``) per input array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geowarp.autodiff import Op, call
+    >>> square = Op("square", lambda x: (x * x, (x,)), lambda res, ct: (2 * res[0] * ct,))
+    >>> call(square, np.array([3.0]))
+    array([9.])
+    """
+
+    name: str
+    forward: Callable[..., tuple[Any, tuple[Any, ...]]]
+    vjp: Callable[..., tuple[Any, ...]]
+
+
+Adapter = Callable[..., Any]
+
+# library name -> module whose ``call(op, arrays, options)`` wires the op into autodiff
+_ADAPTER_MODULES: dict[str, str] = {
+    "torch": "geowarp.torch._autograd",
+    "jax": "geowarp.jax._autograd",
+}
+_ADAPTERS: dict[str, Adapter] = {}
+
+
+def register_adapter(library: str, adapter: Adapter) -> None:
+    """Route ops on arrays of ``library`` through ``adapter(op, arrays, options)``.
+
+    Examples
+    --------
+    >>> from geowarp.autodiff import register_adapter
+    >>> register_adapter("mylib", lambda op, arrays, options: op.forward(*arrays, **options)[0])
+    """
+    _ADAPTERS[library] = adapter
+
+
+def _adapter_for(library: str) -> Adapter | None:
+    if library not in _ADAPTERS and library in _ADAPTER_MODULES:
+        module = importlib.import_module(_ADAPTER_MODULES[library])
+        _ADAPTERS[library] = module.call
+    return _ADAPTERS.get(library)
+
+
+def call(op: Op, *arrays: Any, **options: Any) -> Any:
+    """Run ``op`` on ``arrays``, differentiably where the arrays' library has autodiff."""
+    library = backend_name(array_namespace(*arrays))
+    adapter = _adapter_for(library)
+    if adapter is None:
+        return op.forward(*arrays, **options)[0]
+    return adapter(op, arrays, options)

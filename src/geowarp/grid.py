@@ -1,0 +1,219 @@
+"""Coordinate frames: the one place where geowarp defines them.
+
+Two frames describe a point ``(x, y)`` in an image of ``H`` rows and ``W``
+columns; x runs along the width, y along the height.
+
+* **Normalized** (the default everywhere): with ``align_corners=False``, -1 and
+  +1 are the outer edges of the image, so the centre of the left-most pixel is
+  at ``-1 + 1/W``; with ``align_corners=True``, -1 and +1 are the centres of the
+  corner pixels. These are exactly PyTorch's ``grid_sample`` frames.
+* **Pixel**: integer coordinates are pixel centres, ``(0, 0)`` is the centre of
+  the top-left pixel (OpenCV and scikit-image style).
+
+A transform maps points of the output (target) image to points of the input
+(source) image: ``out[p] = image[T(p)]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ._errors import GeowarpTypeError, GeowarpValueError
+
+__all__ = [
+    "base_grid",
+    "normalized_to_pixel",
+    "normalized_to_pixel_matrix",
+    "pixel_to_normalized",
+    "pixel_to_normalized_matrix",
+]
+
+
+def check_shape(shape: Any, name: str) -> tuple[int, int]:
+    """Return ``shape`` as a pair ``(H, W)`` of non-negative ints or raise naming ``name``."""
+    try:
+        height, width = (int(s) for s in shape)
+    except (TypeError, ValueError):
+        raise GeowarpValueError(f"{name} must be a pair (H, W) of ints; got {shape!r}") from None
+    if [height, width] != list(shape) or height < 0 or width < 0:
+        raise GeowarpValueError(f"{name} must be a pair (H, W) of non-negative ints; got {shape!r}")
+    return height, width
+
+
+def _scale_offset(size: int, align_corners: bool) -> tuple[float, float]:
+    # pixel = normalized * scale + offset
+    if align_corners:
+        return (size - 1) / 2, (size - 1) / 2
+    return size / 2, (size - 1) / 2
+
+
+def axis_to_pixel(coord: Any, size: int, align_corners: bool) -> Any:
+    """One axis of `normalized_to_pixel`: a normalized coordinate along an axis of ``size``."""
+    scale, offset = _scale_offset(size, align_corners)
+    return coord * scale + offset
+
+
+def axis_scale(size: int, align_corners: bool) -> float:
+    """Derivative of `axis_to_pixel` with respect to the normalized coordinate."""
+    return _scale_offset(size, align_corners)[0]
+
+
+def normalized_to_pixel(points: Any, shape: Sequence[int], *, align_corners: bool = False) -> Any:
+    """Convert points ``(..., 2)`` from the normalized frame to the pixel frame.
+
+    Parameters
+    ----------
+    points : array of shape (..., 2)
+        ``(x, y)`` in the normalized frame of an image of ``shape``.
+    shape : (H, W)
+        Image height and width in pixels.
+    align_corners : bool
+        Whether -1 and +1 are corner pixel centres (True) or image edges (False).
+
+    Returns
+    -------
+    array of shape (..., 2)
+        ``(x, y)`` with integer values at pixel centres.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geowarp.grid import normalized_to_pixel
+    >>> normalized_to_pixel(np.array([[-1.0, 1.0]]), (2, 4))
+    array([[-0.5,  1.5]])
+    >>> normalized_to_pixel(np.array([[-1.0, 1.0]]), (2, 4), align_corners=True)
+    array([[0., 1.]])
+    """
+    matrix = normalized_to_pixel_matrix(shape, align_corners=align_corners)
+    x = points[..., 0:1] * matrix[0][0] + matrix[0][2]
+    y = points[..., 1:2] * matrix[1][1] + matrix[1][2]
+    return _concat_xy(x, y, points)
+
+
+def pixel_to_normalized(points: Any, shape: Sequence[int], *, align_corners: bool = False) -> Any:
+    """Convert points ``(..., 2)`` from the pixel frame to the normalized frame.
+
+    The inverse of `normalized_to_pixel`. With ``align_corners=True`` an axis
+    of size 1 maps every pixel coordinate to 0 (the only pixel is the centre).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geowarp.grid import pixel_to_normalized
+    >>> pixel_to_normalized(np.array([[0.0, 0.0], [3.0, 1.0]]), (2, 4))
+    array([[-0.75, -0.5 ],
+           [ 0.75,  0.5 ]])
+    """
+    matrix = pixel_to_normalized_matrix(shape, align_corners=align_corners)
+    x = points[..., 0:1] * matrix[0][0] + matrix[0][2]
+    y = points[..., 1:2] * matrix[1][1] + matrix[1][2]
+    return _concat_xy(x, y, points)
+
+
+def _concat_xy(x: Any, y: Any, like: Any) -> Any:
+    from ._namespace import array_namespace
+
+    xp = array_namespace(like)
+    return xp.concat([x, y], axis=-1)
+
+
+def normalized_to_pixel_matrix(
+    shape: Sequence[int], *, align_corners: bool = False
+) -> list[list[float]]:
+    """The 3x3 matrix (nested lists) taking normalized ``(x, y, 1)`` to pixel ``(x, y, 1)``.
+
+    Examples
+    --------
+    >>> from geowarp.grid import normalized_to_pixel_matrix
+    >>> normalized_to_pixel_matrix((2, 4))
+    [[2.0, 0.0, 1.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]]
+    """
+    height, width = check_shape(shape, "shape")
+    sx, ox = _scale_offset(width, align_corners)
+    sy, oy = _scale_offset(height, align_corners)
+    return [[sx, 0.0, ox], [0.0, sy, oy], [0.0, 0.0, 1.0]]
+
+
+def pixel_to_normalized_matrix(
+    shape: Sequence[int], *, align_corners: bool = False
+) -> list[list[float]]:
+    """The 3x3 matrix (nested lists) taking pixel ``(x, y, 1)`` to normalized ``(x, y, 1)``.
+
+    Examples
+    --------
+    >>> from geowarp.grid import pixel_to_normalized_matrix
+    >>> pixel_to_normalized_matrix((2, 4))
+    [[0.5, 0.0, -0.75], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]]
+    """
+    height, width = check_shape(shape, "shape")
+    rows = []
+    for axis, size in enumerate((width, height)):
+        scale, offset = _scale_offset(size, align_corners)
+        # A size-1 axis with align_corners=True has scale 0: every point is the centre.
+        inv = 1.0 / scale if scale != 0 else 0.0
+        row = [0.0, 0.0, -offset * inv]
+        row[axis] = inv
+        rows.append(row)
+    return [rows[0], rows[1], [0.0, 0.0, 1.0]]
+
+
+def base_grid(
+    out_shape: Sequence[int],
+    *,
+    align_corners: bool = False,
+    like: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+) -> Any:
+    """Normalized coordinates of the pixel centres of an ``out_shape`` image.
+
+    Parameters
+    ----------
+    out_shape : (H_out, W_out)
+        Output height and width.
+    align_corners : bool
+        Frame convention, see the module docstring.
+    like : array, optional
+        Take the namespace, dtype and device from this array (numpy float64
+        when omitted). ``dtype`` and ``device`` override it.
+
+    Returns
+    -------
+    grid : array of shape (H_out, W_out, 2)
+        ``grid[i, j] == (x_j, y_i)``, identical to ``torch.nn.functional.affine_grid``
+        of the identity.
+
+    Examples
+    --------
+    >>> from geowarp.grid import base_grid
+    >>> base_grid((1, 2))
+    array([[[-0.5,  0. ],
+            [ 0.5,  0. ]]])
+    """
+    height, width = check_shape(out_shape, "out_shape")
+    if like is None:
+        import numpy as xp
+    else:
+        from ._namespace import array_namespace
+        from ._namespace import device as array_device
+
+        xp = array_namespace(like)
+        dtype = like.dtype if dtype is None else dtype
+        device = array_device(like) if device is None else device
+    dtype = xp.float64 if dtype is None else dtype
+    if not xp.isdtype(dtype, "real floating"):
+        raise GeowarpTypeError(f"base_grid needs a real floating dtype; got {dtype}")
+    xs = _axis_centres(width, align_corners, xp, dtype, device)
+    ys = _axis_centres(height, align_corners, xp, dtype, device)
+    grid_x = xp.broadcast_to(xs[None, :], (height, width))
+    grid_y = xp.broadcast_to(ys[:, None], (height, width))
+    return xp.stack([grid_x, grid_y], axis=-1)
+
+
+def _axis_centres(size: int, align_corners: bool, xp: Any, dtype: Any, device: Any) -> Any:
+    scale, offset = _scale_offset(size, align_corners)
+    index = xp.arange(size, dtype=dtype, device=device)
+    if scale == 0:  # size 1 with align_corners=True: the single centre sits at 0
+        return index * 0
+    return (index - offset) / scale

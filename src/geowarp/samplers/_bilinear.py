@@ -1,0 +1,93 @@
+"""Bilinear sampling and its vector-Jacobian product (the STN paper's gradients)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._namespace import array_namespace
+from .._ops import scatter_add_rows
+from ..autodiff import Op
+from ._coordinates import flat_index, padded_channels_last, padded_interior, source_pixels
+
+
+def _neighbourhood(
+    grid: Any, padded_shape: tuple[int, ...], padding: str, align_corners: bool, xp: Any
+) -> tuple[Any, list[Any], list[Any], Any, Any]:
+    """Rows of the four neighbours, their weights (N, 1) and the slopes of (x, y)."""
+    _, padded_h, padded_w, _ = padded_shape
+    x, slope_x = source_pixels(grid[..., 0], padded_w - 3, padding, align_corners, xp)
+    y, slope_y = source_pixels(grid[..., 1], padded_h - 3, padding, align_corners, xp)
+    x0, y0 = xp.floor(x), xp.floor(y)
+    top_left = flat_index(x0, y0, padded_shape, xp)
+    rows = [top_left, top_left + 1, top_left + padded_w, top_left + padded_w + 1]
+    wx1 = xp.reshape(x - x0, (-1, 1))
+    wy1 = xp.reshape(y - y0, (-1, 1))
+    wx0, wy0 = 1 - wx1, 1 - wy1
+    weights = [wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1]
+    return rows, weights, [wx0, wx1, wy0, wy1], slope_x, slope_y
+
+
+def _to_channels_first(flat: Any, grid_shape: tuple[int, ...], xp: Any) -> Any:
+    batch, out_h, out_w, _ = grid_shape
+    return xp.permute_dims(xp.reshape(flat, (batch, out_h, out_w, -1)), (0, 3, 1, 2))
+
+
+def _to_rows(cotangent: Any, xp: Any) -> Any:
+    return xp.reshape(xp.permute_dims(cotangent, (0, 2, 3, 1)), (-1, cotangent.shape[1]))
+
+
+def bilinear_forward(
+    image: Any, grid: Any, fill: Any, *, padding: str, align_corners: bool
+) -> tuple[Any, tuple[Any, ...]]:
+    """Sample ``image`` (B, C, H, W) at ``grid`` (B, H_out, W_out, 2); returns (out, residuals)."""
+    xp = array_namespace(image, grid)
+    padded = padded_channels_last(image, fill, xp)
+    rows, weights, _, _, _ = _neighbourhood(grid, padded.shape, padding, align_corners, xp)
+    flat = xp.reshape(padded, (-1, padded.shape[3]))
+    out = weights[0] * xp.take(flat, rows[0], axis=0)
+    for row, weight in zip(rows[1:], weights[1:], strict=True):
+        out = out + weight * xp.take(flat, row, axis=0)
+    return _to_channels_first(out, grid.shape, xp), (padded, grid)
+
+
+def bilinear_vjp(
+    residuals: tuple[Any, ...], cotangent: Any, *, padding: str, align_corners: bool
+) -> tuple[Any, Any, Any]:
+    """Cotangents of (image, grid, fill) given the cotangent (B, C, H_out, W_out) of the output."""
+    padded, grid = residuals
+    xp = array_namespace(padded, grid, cotangent)
+    rows, weights, (wx0, wx1, wy0, wy1), slope_x, slope_y = _neighbourhood(
+        grid, padded.shape, padding, align_corners, xp
+    )
+    cot = _to_rows(cotangent, xp)
+    # dL/dU: each output spreads its cotangent over its four neighbours (duplicates add up).
+    d_padded = scatter_add_rows(
+        xp.concat([w * cot for w in weights], axis=0),
+        xp.concat(rows, axis=0),
+        padded.shape[0] * padded.shape[1] * padded.shape[2],
+        xp,
+    )
+    d_padded = xp.reshape(d_padded, padded.shape)
+    d_image = padded_interior(d_padded)
+    d_fill = _fill_cotangent(d_padded, d_image, padding, xp)
+    # dL/d(x, y): the derivative of the bilinear weights times the neighbour values.
+    flat = xp.reshape(padded, (-1, padded.shape[3]))
+    v00, v01, v10, v11 = (xp.take(flat, row, axis=0) for row in rows)
+    d_x = xp.sum(cot * (wy0 * (v01 - v00) + wy1 * (v11 - v10)), axis=1)
+    d_y = xp.sum(cot * (wx0 * (v10 - v00) + wx1 * (v11 - v01)), axis=1)
+    d_grid = xp.stack(
+        [xp.reshape(d_x, slope_x.shape) * slope_x, xp.reshape(d_y, slope_y.shape) * slope_y],
+        axis=-1,
+    )
+    return d_image, d_grid, d_fill
+
+
+def _fill_cotangent(d_padded: Any, d_image: Any, padding: str, xp: Any) -> Any:
+    # The ring of the padded copy holds the fill value: its cotangent is the ring's sum.
+    total = xp.sum(d_padded, axis=(0, 1, 2))
+    if padding in ("border", "reflection"):
+        return xp.zeros_like(total)
+    return total - xp.sum(d_image, axis=(0, 2, 3))
+
+
+BILINEAR = Op("bilinear_sample", bilinear_forward, bilinear_vjp)

@@ -1,0 +1,53 @@
+"""Nearest-neighbour sampling and its vector-Jacobian product.
+
+Ties (a coordinate exactly half-way between two pixel centres) round to the
+even pixel index, as ``grid_sample`` does. The gradient w.r.t. the grid is zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._namespace import array_namespace
+from .._ops import scatter_add_rows
+from ..autodiff import Op
+from ._bilinear import _fill_cotangent, _to_channels_first, _to_rows
+from ._coordinates import flat_index, padded_channels_last, padded_interior, source_pixels
+
+
+def _rows(
+    grid: Any, padded_shape: tuple[int, ...], padding: str, align_corners: bool, xp: Any
+) -> Any:
+    _, padded_h, padded_w, _ = padded_shape
+    x, _ = source_pixels(grid[..., 0], padded_w - 3, padding, align_corners, xp)
+    y, _ = source_pixels(grid[..., 1], padded_h - 3, padding, align_corners, xp)
+    return flat_index(xp.round(x), xp.round(y), padded_shape, xp)
+
+
+def nearest_forward(
+    image: Any, grid: Any, fill: Any, *, padding: str, align_corners: bool
+) -> tuple[Any, tuple[Any, ...]]:
+    """Sample ``image`` (B, C, H, W) at ``grid`` (B, H_out, W_out, 2); returns (out, residuals)."""
+    xp = array_namespace(image, grid)
+    padded = padded_channels_last(image, fill, xp)
+    rows = _rows(grid, padded.shape, padding, align_corners, xp)
+    out = xp.take(xp.reshape(padded, (-1, padded.shape[3])), rows, axis=0)
+    return _to_channels_first(out, grid.shape, xp), (padded, grid)
+
+
+def nearest_vjp(
+    residuals: tuple[Any, ...], cotangent: Any, *, padding: str, align_corners: bool
+) -> tuple[Any, Any, Any]:
+    """Cotangents of (image, grid, fill); the grid's is zero."""
+    padded, grid = residuals
+    xp = array_namespace(padded, grid, cotangent)
+    rows = _rows(grid, padded.shape, padding, align_corners, xp)
+    num_rows = padded.shape[0] * padded.shape[1] * padded.shape[2]
+    d_padded = xp.reshape(
+        scatter_add_rows(_to_rows(cotangent, xp), rows, num_rows, xp), padded.shape
+    )
+    d_image = padded_interior(d_padded)
+    return d_image, xp.zeros_like(grid), _fill_cotangent(d_padded, d_image, padding, xp)
+
+
+NEAREST = Op("nearest_sample", nearest_forward, nearest_vjp)

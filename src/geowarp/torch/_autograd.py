@@ -1,0 +1,41 @@
+"""Wire core ops into PyTorch autograd: wiring only, no maths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..autodiff import Op
+
+
+class _CoreFunction(torch.autograd.Function):
+    # forward returns (out, *residuals); residuals are saved and never differentiated.
+
+    @staticmethod
+    def forward(op: Op, options: dict[str, Any], *arrays: torch.Tensor) -> Any:  # type: ignore[override]
+        out, residuals = op.forward(*arrays, **options)
+        return (out, *residuals)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
+        op, options, *_ = inputs
+        ctx.op = op
+        ctx.options = options
+        residuals = output[1:]
+        ctx.mark_non_differentiable(*residuals)
+        ctx.save_for_backward(*residuals)
+
+    @staticmethod
+    def backward(ctx: Any, cotangent: torch.Tensor, *_: Any) -> Any:  # type: ignore[override]
+        grads = ctx.op.vjp(tuple(ctx.saved_tensors), cotangent.contiguous(), **ctx.options)
+        needed = ctx.needs_input_grad[2:]
+        grads = tuple(g if need else None for g, need in zip(grads, needed, strict=True))
+        return (None, None, *grads)
+
+
+def call(op: Op, arrays: tuple[torch.Tensor, ...], options: dict[str, Any]) -> torch.Tensor:
+    """Run ``op`` with PyTorch autograd through its explicit VJP."""
+    if not torch.is_grad_enabled() or not any(a.requires_grad for a in arrays):
+        return op.forward(*arrays, **options)[0]
+    return _CoreFunction.apply(op, options, *arrays)[0]

@@ -1,0 +1,111 @@
+"""The abstract base every transform family derives from."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any, final
+
+from .._errors import GeowarpTypeError, GeowarpValueError
+from .._namespace import array_namespace
+from .._namespace import device as array_device
+from ..grid import base_grid, check_shape
+
+
+class Transform(abc.ABC):
+    """A map from output (target) points to input (source) sampling points.
+
+    ``out[p] = image[T(p)]``: warping an image by ``T`` reads, for every output
+    pixel ``p``, the input at ``T.apply(p)``, as ``affine_grid``/``grid_sample``
+    and the STN paper's ``T_theta(G)`` do. Transforms are immutable; a batch
+    of transforms has leading ``batch_shape`` dimensions that broadcast against
+    the points'.
+    """
+
+    __slots__ = ()
+
+    @property
+    @abc.abstractmethod
+    def _reference(self) -> Any:
+        """An array of the transform, whose library, dtype and device it keeps."""
+
+    @property
+    @abc.abstractmethod
+    def batch_shape(self) -> tuple[int, ...]:
+        """Leading batch dimensions of the transform."""
+
+    @abc.abstractmethod
+    def apply(self, points: Any) -> Any:
+        """Map points of shape (..., N, 2) to shape (..., N, 2); see the class docstring."""
+
+    @abc.abstractmethod
+    def inverse(self) -> Transform:
+        """The inverse transform, or `NotInvertibleError` where no closed form exists."""
+
+    @property
+    @final
+    def xp(self) -> Any:
+        """The array namespace of the transform's arrays."""
+        return array_namespace(self._reference)
+
+    @property
+    @final
+    def dtype(self) -> Any:
+        """The floating dtype of the transform's arrays."""
+        return self._reference.dtype
+
+    @property
+    @final
+    def device(self) -> Any:
+        """The device of the transform's arrays."""
+        return array_device(self._reference)
+
+    def __matmul__(self, other: Transform) -> Transform:
+        """``(a @ b).apply(p) == a.apply(b.apply(p))``."""
+        if not isinstance(other, Transform):
+            return NotImplemented
+        from ._composed import Composed
+
+        return Composed(self, other)
+
+    @final
+    def sampling_grid(self, out_shape: Sequence[int], *, align_corners: bool = False) -> Any:
+        """The sampling grid of an ``out_shape`` output: `apply` at each pixel centre.
+
+        Parameters
+        ----------
+        out_shape : (H_out, W_out)
+            Output height and width.
+        align_corners : bool
+            Frame convention of `geowarp.grid`.
+
+        Returns
+        -------
+        grid : array of shape (*batch_shape, H_out, W_out, 2)
+            Normalized source coordinates, ready for `geowarp.sample`.
+        """
+        height, width = check_shape(out_shape, "out_shape")
+        points = base_grid((height, width), align_corners=align_corners, like=self._reference)
+        mapped = self.apply(self.xp.reshape(points, (height * width, 2)))
+        return self.xp.reshape(mapped, (*mapped.shape[:-2], height, width, 2))
+
+
+def check_points(points: Any, transform: Transform) -> Any:
+    """Validate ``points`` (..., N, 2) for ``transform`` and give them its dtype."""
+    xp = array_namespace(points, transform._reference)
+    if points.ndim < 2 or points.shape[-1] != 2:
+        raise GeowarpValueError(f"points must have shape (..., N, 2); got {tuple(points.shape)}")
+    if not xp.isdtype(points.dtype, "real floating"):
+        raise GeowarpTypeError(f"points must have a real floating dtype; got {points.dtype}")
+    return xp.astype(points, xp.result_type(points.dtype, transform.dtype), copy=False)
+
+
+def check_matrix(matrix: Any, shapes: tuple[tuple[int, int], ...], name: str) -> Any:
+    """Validate a floating ``matrix`` whose last two dimensions are one of ``shapes``."""
+    xp = array_namespace(matrix)
+    if matrix.ndim < 2 or tuple(matrix.shape[-2:]) not in shapes:
+        wanted = " or ".join(f"(..., {r}, {c})" for r, c in shapes)
+        raise GeowarpValueError(f"{name} must have shape {wanted}; got {tuple(matrix.shape)}")
+    if not xp.isdtype(matrix.dtype, "real floating"):
+        raise GeowarpTypeError(f"{name} must have a real floating dtype; got {matrix.dtype}")
+    return matrix

@@ -1,0 +1,135 @@
+"""The thin-plate spline transform."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._errors import GeowarpValueError, NotInvertibleError
+from .._namespace import array_namespace
+from .._ops import broadcast_shapes
+from ..autodiff import call
+from ._base import Transform, check_points
+from ._tps_ops import TPS_APPLY
+
+
+class ThinPlateSpline(Transform):
+    """A thin-plate spline taking target landmarks exactly (or nearly) to source landmarks.
+
+    The smoothest map (least bending energy) with ``T.apply(target_points) ==
+    source_points``; with ``regularization > 0`` it trades exactness for
+    smoothness. The target points are the kernel centres and stay fixed; the
+    map is linear in ``source_points``, and gradients reach them (as when an
+    STN predicts where its control points land in the input).
+
+    Parameters
+    ----------
+    source_points : array of shape (..., K, 2)
+        Where the landmarks are in the input (source) image.
+    target_points : array of shape (..., K, 2)
+        Where they are in the output (target) image: the kernel centres.
+        Unbatched target points shared by a batch of source points are the
+        fast, common STN case.
+    regularization : float
+        Non-negative smoothing weight added to the kernel's diagonal.
+
+    Notes
+    -----
+    Like every geowarp transform it maps output points to input points, so
+    ``gw.warp(source_image, tps, target_shape)`` moves the source landmarks
+    onto the target ones. There is no closed-form inverse; fit one with the
+    landmark roles swapped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import geowarp as gw
+    >>> target = np.array([[-0.5, -0.5], [0.5, -0.5], [-0.5, 0.5], [0.5, 0.5], [0.0, 0.0]])
+    >>> source = target + np.array([0.0, 0.0, 0.0, 0.0, 0.1])[:, None]
+    >>> tps = gw.ThinPlateSpline.from_landmarks(source, target)
+    >>> bool(np.allclose(tps.apply(target), source))
+    True
+    """
+
+    __slots__ = ("_regularization", "_source_points", "_target_points")
+
+    def __init__(
+        self, source_points: Any, target_points: Any, *, regularization: float = 0.0
+    ) -> None:
+        xp = array_namespace(source_points, target_points)
+        for name, points in (("source_points", source_points), ("target_points", target_points)):
+            if points.ndim < 2 or points.shape[-1] != 2:
+                raise GeowarpValueError(
+                    f"{name} must have shape (..., K, 2); got {tuple(points.shape)}"
+                )
+        if source_points.shape[-2] != target_points.shape[-2]:
+            raise GeowarpValueError(
+                f"source_points and target_points must hold the same number of landmarks; got "
+                f"{source_points.shape[-2]} and {target_points.shape[-2]}"
+            )
+        if source_points.shape[-2] < 3:
+            raise GeowarpValueError(
+                f"a thin-plate spline needs at least 3 landmarks; got {source_points.shape[-2]}"
+            )
+        if not regularization >= 0:
+            raise GeowarpValueError(f"regularization must be >= 0; got {regularization!r}")
+        dtype = xp.result_type(source_points.dtype, target_points.dtype)
+        self._source_points = xp.astype(source_points, dtype, copy=False)
+        self._target_points = xp.astype(target_points, dtype, copy=False)
+        self._regularization = float(regularization)
+
+    @classmethod
+    def from_landmarks(
+        cls, source_points: Any, target_points: Any, *, regularization: float = 0.0
+    ) -> ThinPlateSpline:
+        """The spline with ``T.apply(target_points) ~= source_points``; see the class docstring.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geowarp as gw
+        >>> corners = np.array([[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]])
+        >>> tps = gw.ThinPlateSpline.from_landmarks(0.5 * corners, corners)
+        >>> tps.apply(np.array([[1.0, 0.0]]))
+        array([[0.5, 0. ]])
+        """
+        return cls(source_points, target_points, regularization=regularization)
+
+    @property
+    def source_points(self) -> Any:
+        """Landmarks in the input image, (..., K, 2)."""
+        return self._source_points
+
+    @property
+    def target_points(self) -> Any:
+        """Landmarks in the output image (the kernel centres), (..., K, 2)."""
+        return self._target_points
+
+    @property
+    def regularization(self) -> float:
+        """The smoothing weight."""
+        return self._regularization
+
+    @property
+    def _reference(self) -> Any:
+        return self._source_points
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Broadcast batch dimensions of the two landmark sets."""
+        shapes = (self._source_points.shape[:-2], self._target_points.shape[:-2])
+        return tuple(broadcast_shapes(*shapes))
+
+    def apply(self, points: Any) -> Any:
+        """Map points (..., N, 2) to (..., N, 2)."""
+        points = check_points(points, self)
+        xp = self.xp
+        target = xp.astype(self._target_points, points.dtype, copy=False)
+        source = xp.astype(self._source_points, points.dtype, copy=False)
+        return call(TPS_APPLY, target, source, points, regularization=self._regularization)
+
+    def inverse(self) -> Transform:
+        """Raise `NotInvertibleError`: a thin-plate spline has no closed-form inverse."""
+        raise NotInvertibleError(
+            "ThinPlateSpline has no closed-form inverse; fit an approximate one with "
+            "ThinPlateSpline.from_landmarks(target_points, source_points)"
+        )
