@@ -82,6 +82,12 @@ def autodiff_backend(request: pytest.FixtureRequest) -> Backend:
     return _load(request.param)
 
 
+@pytest.fixture(params=[n for n in ("numpy", "array_api_strict") if n in _selected()])
+def fd_backend(request: pytest.FixtureRequest) -> Backend:
+    """The libraries without autodiff, where the explicit VJPs meet finite differences."""
+    return _load(request.param)
+
+
 @pytest.fixture
 def torch_backend() -> Backend:
     """PyTorch, for tests that compare against its reference implementations."""

@@ -81,7 +81,9 @@ def test_core_vjp_matches_grid_sample(backend, case, mode, padding, align_corner
 
 @pytest.mark.parametrize(("mode", "padding", "align_corners"), COMBINATIONS)
 @pytest.mark.parametrize("native", [True, False])
-def test_autodiff_gradients_match_grid_sample(autodiff_backend, case, mode, padding, align_corners, native):
+def test_autodiff_gradients_match_grid_sample(
+    autodiff_backend, case, mode, padding, align_corners, native
+):
     """Gradients through each framework's autodiff (native kernel and portable path)."""
     backend = autodiff_backend
     _, expected_image, expected_grid = torch_reference(

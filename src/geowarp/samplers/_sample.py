@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import array_api_compat
+
 from .._errors import GeowarpTypeError, GeowarpValueError
 from .._namespace import array_namespace, backend_name
 from .._namespace import device as array_device
@@ -67,7 +69,7 @@ def sample(
     >>> gw.sample(image, grid)
     array([[[[2.5 , 1.25, 0.  ]]]])
     >>> gw.sample(image, grid, padding="constant", fill_value=10.0)
-    array([[[[ 2.5 ,  6.25, 10.  ]]]])
+    array([[[[ 2.5 ,  8.75, 10.  ]]]])
     """
     xp = array_namespace(image, grid)
     image, grid = _check(image, grid, mode, padding, xp)
@@ -123,7 +125,10 @@ def _common_batch(image_batch: int, grid_batch: int) -> int:
 
 
 def _fill(fill_value: Any, channels: int, image: Any, xp: Any) -> Any:
-    fill = xp.asarray(fill_value, dtype=image.dtype, device=array_device(image))
+    if array_api_compat.is_array_api_obj(fill_value):
+        fill = xp.astype(fill_value, image.dtype, copy=False)  # keeps it differentiable
+    else:
+        fill = xp.asarray(fill_value, dtype=image.dtype, device=array_device(image))
     if fill.ndim > 1 or (fill.ndim == 1 and fill.shape[0] not in (1, channels)):
         raise GeowarpValueError(
             f"fill_value must be a scalar or have shape ({channels},) to match the image "

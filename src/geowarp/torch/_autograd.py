@@ -13,8 +13,10 @@ class _CoreFunction(torch.autograd.Function):
     # forward returns (out, *residuals); residuals are saved and never differentiated.
 
     @staticmethod
-    def forward(op: Op, options: dict[str, Any], *arrays: torch.Tensor) -> Any:  # type: ignore[override]
+    def forward(op: Op, options: dict[str, Any], *arrays: torch.Tensor) -> Any:
         out, residuals = op.forward(*arrays, **options)
+        # torch refuses to save an input returned as an output; a view of it is fine
+        residuals = tuple(r.view_as(r) if any(r is a for a in arrays) else r for r in residuals)
         return (out, *residuals)
 
     @staticmethod
@@ -27,7 +29,7 @@ class _CoreFunction(torch.autograd.Function):
         ctx.save_for_backward(*residuals)
 
     @staticmethod
-    def backward(ctx: Any, cotangent: torch.Tensor, *_: Any) -> Any:  # type: ignore[override]
+    def backward(ctx: Any, cotangent: torch.Tensor, *_: Any) -> Any:
         grads = ctx.op.vjp(tuple(ctx.saved_tensors), cotangent.contiguous(), **ctx.options)
         needed = ctx.needs_input_grad[2:]
         grads = tuple(g if need else None for g, need in zip(grads, needed, strict=True))

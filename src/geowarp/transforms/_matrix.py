@@ -183,9 +183,9 @@ class Affine(MatrixTransform):
         --------
         >>> import numpy as np
         >>> import geowarp as gw
-        >>> gw.Affine(np.array([[2.0, 0.0, 1.0], [0.0, 4.0, 0.0]])).inverse().matrix
+        >>> gw.Affine(np.array([[2.0, 0.0, 1.0], [0.0, 4.0, 0.0]])).inverse().matrix + 0.0
         array([[ 0.5 ,  0.  , -0.5 ],
-               [ 0.  ,  0.25, -0.  ]])
+               [ 0.  ,  0.25,  0.  ]])
         """
         xp, m = self.xp, self._matrix
         a, b, c, d = m[..., 0, 0], m[..., 0, 1], m[..., 1, 0], m[..., 1, 1]
