@@ -7,7 +7,7 @@ from typing import Any
 from ._namespace import backend_name
 from ._namespace import device as array_device
 
-__all__ = ["broadcast_shapes", "scatter_add_rows", "sum_to_shape"]
+__all__ = ["broadcast_shapes", "matmul_shared", "scatter_add_rows", "sum_to_shape"]
 
 
 def scatter_add_rows(values: Any, indices: Any, num_rows: int, xp: Any) -> Any:
@@ -75,3 +75,20 @@ def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
                 raise GeowarpValueError(f"batch shapes {shapes} do not broadcast")
             result[axis] = size if size != 1 else result[axis]
     return tuple(result)
+
+
+def matmul_shared(left: Any, right: Any, xp: Any, *, transpose_left: bool = False) -> Any:
+    """``left @ right`` (or ``left.T @ right``) for one ``left`` (N, M) shared by a batch ``right``.
+
+    ``right`` has shape (..., M, k). Broadcasting matmul would copy ``left`` once
+    per batch item; folding the batch into the columns of ``right`` makes it one
+    plain matrix product.
+    """
+    if left.ndim != 2 or right.ndim <= 2:
+        return (xp.matrix_transpose(left) if transpose_left else left) @ right
+    batch, (rows, columns) = right.shape[:-2], right.shape[-2:]
+    order = (right.ndim - 2, *range(right.ndim - 2), right.ndim - 1)
+    folded = xp.reshape(xp.permute_dims(right, order), (rows, -1))
+    product = (xp.matrix_transpose(left) if transpose_left else left) @ folded
+    unfolded = xp.reshape(product, (product.shape[0], *batch, columns))
+    return xp.permute_dims(unfolded, (*range(1, len(batch) + 1), 0, len(batch) + 1))

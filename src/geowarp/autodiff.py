@@ -2,7 +2,9 @@
 
 Every differentiable step of geowarp is an `Op`: ``forward(*arrays, **options)``
 returns ``(out, residuals)`` with ``residuals`` a flat tuple of arrays, and
-``vjp(residuals, cotangent, **options)`` returns one cotangent per input array.
+``vjp(residuals, cotangent, needs=..., **options)`` returns one cotangent per
+input array (``None`` for the inputs whose flag in ``needs`` is False, so an
+adapter that knows which gradients are wanted skips the others).
 `call` runs an op on whatever library the arrays come from: plain forward on
 numpy and array-api-strict, and through a registered adapter (PyTorch autograd,
 ``jax.custom_vjp``) where the library has autodiff, so gradients reach every
@@ -51,14 +53,16 @@ class Op:
     forward : callable
         ``forward(*arrays, **options) -> (out, residuals)``.
     vjp : callable
-        ``vjp(residuals, cotangent, **options) -> tuple`` with one cotangent
-        (or ``None``) per input array.
+        ``vjp(residuals, cotangent, *, needs=(True, ...), **options) -> tuple``
+        with one cotangent per input array, ``None`` where ``needs`` is False.
 
     Examples
     --------
     >>> import numpy as np
     >>> from geowarp.autodiff import Op, call
-    >>> square = Op("square", lambda x: (x * x, (x,)), lambda res, ct: (2 * res[0] * ct,))
+    >>> def square_vjp(residuals, cotangent, needs=(True,)):
+    ...     return (2 * residuals[0] * cotangent,)
+    >>> square = Op("square", lambda x: (x * x, (x,)), square_vjp)
     >>> call(square, np.array([3.0]))
     array([9.])
     """

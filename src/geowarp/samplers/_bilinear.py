@@ -51,43 +51,55 @@ def bilinear_forward(
 
 
 def bilinear_vjp(
-    residuals: tuple[Any, ...], cotangent: Any, *, padding: str, align_corners: bool
+    residuals: tuple[Any, ...],
+    cotangent: Any,
+    *,
+    padding: str,
+    align_corners: bool,
+    needs: tuple[bool, ...] = (True, True, True),
 ) -> tuple[Any, Any, Any]:
-    """Cotangents of (image, grid, fill) given the cotangent (B, C, H_out, W_out) of the output."""
+    """Cotangents of (image, grid, fill) given the cotangent (B, C, H_out, W_out) of the output.
+
+    Entries not in ``needs`` are ``None`` and cost nothing.
+    """
     padded, grid = residuals
     xp = array_namespace(padded, grid, cotangent)
     rows, weights, (wx0, wx1, wy0, wy1), slope_x, slope_y = _neighbourhood(
         grid, padded.shape, padding, align_corners, xp
     )
     cot = _to_rows(cotangent, xp)
-    # dL/dU: each output spreads its cotangent over its four neighbours (duplicates add up).
-    d_padded = scatter_add_rows(
-        xp.concat([w * cot for w in weights], axis=0),
-        xp.concat(rows, axis=0),
-        padded.shape[0] * padded.shape[1] * padded.shape[2],
-        xp,
-    )
-    d_padded = xp.reshape(d_padded, padded.shape)
-    d_image = padded_interior(d_padded)
-    d_fill = _fill_cotangent(d_padded, d_image, padding, xp)
-    # dL/d(x, y): the derivative of the bilinear weights times the neighbour values.
-    flat = xp.reshape(padded, (-1, padded.shape[3]))
-    v00, v01, v10, v11 = (xp.take(flat, row, axis=0) for row in rows)
-    d_x = xp.sum(cot * (wy0 * (v01 - v00) + wy1 * (v11 - v10)), axis=1)
-    d_y = xp.sum(cot * (wx0 * (v10 - v00) + wx1 * (v11 - v01)), axis=1)
-    d_grid = xp.stack(
-        [xp.reshape(d_x, slope_x.shape) * slope_x, xp.reshape(d_y, slope_y.shape) * slope_y],
-        axis=-1,
-    )
+    d_image = d_grid = d_fill = None
+    if needs[0] or needs[2]:
+        # dL/dU: each output spreads its cotangent over its four neighbours (duplicates add up).
+        values = xp.concat([w * cot for w in weights], axis=0)
+        d_image, d_fill = _image_and_fill_cotangents(
+            values, xp.concat(rows, axis=0), padded.shape, padding, xp
+        )
+    if needs[1]:
+        # dL/d(x, y): the derivative of the bilinear weights times the neighbour values.
+        flat = xp.reshape(padded, (-1, padded.shape[3]))
+        v00, v01, v10, v11 = (xp.take(flat, row, axis=0) for row in rows)
+        d_x = xp.sum(cot * (wy0 * (v01 - v00) + wy1 * (v11 - v10)), axis=1)
+        d_y = xp.sum(cot * (wx0 * (v10 - v00) + wx1 * (v11 - v01)), axis=1)
+        d_grid = xp.stack(
+            [xp.reshape(d_x, slope_x.shape) * slope_x, xp.reshape(d_y, slope_y.shape) * slope_y],
+            axis=-1,
+        )
     return d_image, d_grid, d_fill
 
 
-def _fill_cotangent(d_padded: Any, d_image: Any, padding: str, xp: Any) -> Any:
+def _image_and_fill_cotangents(
+    values: Any, rows: Any, padded_shape: tuple[int, ...], padding: str, xp: Any
+) -> tuple[Any, Any]:
+    """Scatter-add ``values`` into the padded copy; split into image and ring (fill) parts."""
+    num_rows = padded_shape[0] * padded_shape[1] * padded_shape[2]
+    d_padded = xp.reshape(scatter_add_rows(values, rows, num_rows, xp), padded_shape)
+    d_image = padded_interior(d_padded)
     # The ring of the padded copy holds the fill value: its cotangent is the ring's sum.
     total = xp.sum(d_padded, axis=(0, 1, 2))
     if padding in ("border", "reflection"):
-        return xp.zeros_like(total)
-    return total - xp.sum(d_image, axis=(0, 2, 3))
+        return d_image, xp.zeros_like(total)
+    return d_image, total - xp.sum(d_image, axis=(0, 2, 3))
 
 
 BILINEAR = Op("bilinear_sample", bilinear_forward, bilinear_vjp)

@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from .._namespace import array_namespace
-from .._ops import scatter_add_rows
 from ..autodiff import Op
-from ._bilinear import _fill_cotangent, _to_channels_first, _to_rows
-from ._coordinates import flat_index, padded_channels_last, padded_interior, source_pixels
+from ._bilinear import _image_and_fill_cotangents, _to_channels_first, _to_rows
+from ._coordinates import flat_index, padded_channels_last, source_pixels
 
 
 def _rows(
@@ -36,18 +35,23 @@ def nearest_forward(
 
 
 def nearest_vjp(
-    residuals: tuple[Any, ...], cotangent: Any, *, padding: str, align_corners: bool
+    residuals: tuple[Any, ...],
+    cotangent: Any,
+    *,
+    padding: str,
+    align_corners: bool,
+    needs: tuple[bool, ...] = (True, True, True),
 ) -> tuple[Any, Any, Any]:
-    """Cotangents of (image, grid, fill); the grid's is zero."""
+    """Cotangents of (image, grid, fill); the grid's is zero, unneeded ones ``None``."""
     padded, grid = residuals
     xp = array_namespace(padded, grid, cotangent)
-    rows = _rows(grid, padded.shape, padding, align_corners, xp)
-    num_rows = padded.shape[0] * padded.shape[1] * padded.shape[2]
-    d_padded = xp.reshape(
-        scatter_add_rows(_to_rows(cotangent, xp), rows, num_rows, xp), padded.shape
-    )
-    d_image = padded_interior(d_padded)
-    return d_image, xp.zeros_like(grid), _fill_cotangent(d_padded, d_image, padding, xp)
+    d_image = d_fill = None
+    if needs[0] or needs[2]:
+        rows = _rows(grid, padded.shape, padding, align_corners, xp)
+        d_image, d_fill = _image_and_fill_cotangents(
+            _to_rows(cotangent, xp), rows, padded.shape, padding, xp
+        )
+    return d_image, xp.zeros_like(grid) if needs[1] else None, d_fill
 
 
 NEAREST = Op("nearest_sample", nearest_forward, nearest_vjp)

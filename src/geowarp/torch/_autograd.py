@@ -30,9 +30,10 @@ class _CoreFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, cotangent: torch.Tensor, *_: Any) -> Any:
-        grads = ctx.op.vjp(tuple(ctx.saved_tensors), cotangent.contiguous(), **ctx.options)
-        needed = ctx.needs_input_grad[2:]
-        grads = tuple(g if need else None for g, need in zip(grads, needed, strict=True))
+        needs = tuple(ctx.needs_input_grad[2:])
+        grads = ctx.op.vjp(
+            tuple(ctx.saved_tensors), cotangent.contiguous(), needs=needs, **ctx.options
+        )
         return (None, None, *grads)
 
 

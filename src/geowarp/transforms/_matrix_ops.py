@@ -27,12 +27,17 @@ def affine_forward(matrix: Any, points: Any) -> tuple[Any, tuple[Any, ...]]:
     return _linear_part(matrix, points, xp), (matrix, points)
 
 
-def affine_vjp(residuals: tuple[Any, ...], cotangent: Any) -> tuple[Any, Any]:
-    """Cotangents of (matrix, points)."""
+def affine_vjp(
+    residuals: tuple[Any, ...], cotangent: Any, *, needs: tuple[bool, ...] = (True, True)
+) -> tuple[Any, Any]:
+    """Cotangents of (matrix, points); ``None`` for those not in ``needs``."""
     matrix, points = residuals
     xp = array_namespace(matrix, points, cotangent)
-    d_points = sum_to_shape(cotangent @ matrix[..., :2], tuple(points.shape), xp)
-    return _matrix_cotangent(cotangent, points, tuple(matrix.shape), xp), d_points
+    d_matrix = _matrix_cotangent(cotangent, points, tuple(matrix.shape), xp) if needs[0] else None
+    d_points = None
+    if needs[1]:
+        d_points = sum_to_shape(cotangent @ matrix[..., :2], tuple(points.shape), xp)
+    return d_matrix, d_points
 
 
 def projective_forward(matrix: Any, points: Any) -> tuple[Any, tuple[Any, ...]]:
@@ -42,8 +47,10 @@ def projective_forward(matrix: Any, points: Any) -> tuple[Any, tuple[Any, ...]]:
     return homogeneous[..., :2] / homogeneous[..., 2:3], (matrix, points)
 
 
-def projective_vjp(residuals: tuple[Any, ...], cotangent: Any) -> tuple[Any, Any]:
-    """Cotangents of (matrix, points)."""
+def projective_vjp(
+    residuals: tuple[Any, ...], cotangent: Any, *, needs: tuple[bool, ...] = (True, True)
+) -> tuple[Any, Any]:
+    """Cotangents of (matrix, points); ``None`` for those not in ``needs``."""
     matrix, points = residuals
     xp = array_namespace(matrix, points, cotangent)
     homogeneous = _linear_part(matrix, points, xp)
@@ -53,8 +60,11 @@ def projective_vjp(residuals: tuple[Any, ...], cotangent: Any) -> tuple[Any, Any
     d_xy = cotangent / w
     d_w = -xp.sum(d_xy * mapped, axis=-1, keepdims=True)
     d_rows = xp.concat([d_xy, d_w], axis=-1)
-    d_points = sum_to_shape(d_rows @ matrix[..., :2], tuple(points.shape), xp)
-    return _matrix_cotangent(d_rows, points, tuple(matrix.shape), xp), d_points
+    d_matrix = _matrix_cotangent(d_rows, points, tuple(matrix.shape), xp) if needs[0] else None
+    d_points = None
+    if needs[1]:
+        d_points = sum_to_shape(d_rows @ matrix[..., :2], tuple(points.shape), xp)
+    return d_matrix, d_points
 
 
 AFFINE_APPLY = Op("affine_apply", affine_forward, affine_vjp)

@@ -1,0 +1,71 @@
+"""Nox sessions: ``nox -l`` lists them, ``nox -s tests`` runs the tests on every backend.
+
+torch is always pinned on the same ``pip install`` command line as everything
+else, so pip resolves the CPU wheel instead of pulling a multi-GB CUDA build.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+TORCH = "torch==2.13.0"
+BACKENDS = ["numpy", "array_api_strict", "torch", "jax"]
+# Adapter folders import their framework at module level, so a session skips the
+# doctests of the folders whose framework it does not install.
+ADAPTER_FOLDERS = {
+    "torch": "src/geowarp/torch",
+    "jax": "src/geowarp/jax",
+    "tensorflow": "src/geowarp/tensorflow",
+    "keras": "src/geowarp/keras",
+}
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Mypy over src/geowarp, with every framework installed so its types are checked."""
+    session.install(TORCH, "-e", ".[jax,demo,lint]")
+    session.run("mypy", *session.posargs)
+
+
+@nox.session
+@nox.parametrize("backend", BACKENDS)
+def tests(session: nox.Session, backend: str) -> None:
+    """Doctests and tests on one backend (GEOWARP_TEST_BACKENDS=<backend>).
+
+    torch is installed in every session: the sampler tests use its
+    ``grid_sample`` as the reference whatever the backend under test.
+    """
+    installed = {"torch", backend}
+    extras = "test,demo,jax" if "jax" in installed else "test,demo"
+    session.install(TORCH, "-e", f".[{extras}]")
+    ignores = [
+        f"--ignore={folder}" for name, folder in ADAPTER_FOLDERS.items() if name not in installed
+    ]
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "src/geowarp",
+        "tests",
+        *ignores,
+        *session.posargs,
+        env={"GEOWARP_TEST_BACKENDS": backend},
+    )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """A quick run of the warp benchmark (benchmarks/bench_warp.py --quick)."""
+    session.install(TORCH, "-e", ".[jax,bench]")
+    session.run("python", "benchmarks/bench_warp.py", "--quick", *session.posargs)
