@@ -29,11 +29,20 @@ def _neighbourhood(
 
 def _to_channels_first(flat: Any, grid_shape: tuple[int, ...], xp: Any) -> Any:
     batch, out_h, out_w, _ = grid_shape
-    return xp.permute_dims(xp.reshape(flat, (batch, out_h, out_w, -1)), (0, 3, 1, 2))
+    # explicit sizes throughout: -1 is ambiguous when a dimension is empty
+    out = xp.reshape(flat, (batch, out_h, out_w, flat.shape[1]))
+    return xp.permute_dims(out, (0, 3, 1, 2))
 
 
-def _to_rows(cotangent: Any, xp: Any) -> Any:
-    return xp.reshape(xp.permute_dims(cotangent, (0, 2, 3, 1)), (-1, cotangent.shape[1]))
+def _to_rows(array: Any, xp: Any) -> Any:
+    """(B, C, H, W) -> (B * H * W, C) rows, channels last."""
+    batch, channels, height, width = array.shape
+    return xp.reshape(xp.permute_dims(array, (0, 2, 3, 1)), (batch * height * width, channels))
+
+
+def _flat(padded: Any, xp: Any) -> Any:
+    batch, height, width, channels = padded.shape
+    return xp.reshape(padded, (batch * height * width, channels))
 
 
 def bilinear_forward(
@@ -43,7 +52,7 @@ def bilinear_forward(
     xp = array_namespace(image, grid)
     padded = padded_channels_last(image, fill, xp)
     rows, weights, _, _, _ = _neighbourhood(grid, padded.shape, padding, align_corners, xp)
-    flat = xp.reshape(padded, (-1, padded.shape[3]))
+    flat = _flat(padded, xp)
     out = weights[0] * xp.take(flat, rows[0], axis=0)
     for row, weight in zip(rows[1:], weights[1:], strict=True):
         out = out + weight * xp.take(flat, row, axis=0)
@@ -77,7 +86,7 @@ def bilinear_vjp(
         )
     if needs[1]:
         # dL/d(x, y): the derivative of the bilinear weights times the neighbour values.
-        flat = xp.reshape(padded, (-1, padded.shape[3]))
+        flat = _flat(padded, xp)
         v00, v01, v10, v11 = (xp.take(flat, row, axis=0) for row in rows)
         d_x = xp.sum(cot * (wy0 * (v01 - v00) + wy1 * (v11 - v10)), axis=1)
         d_y = xp.sum(cot * (wx0 * (v10 - v00) + wx1 * (v11 - v01)), axis=1)

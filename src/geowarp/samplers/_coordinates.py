@@ -23,6 +23,10 @@ from ..grid import axis_scale, axis_to_pixel
 
 MODES = ("bilinear", "nearest")
 PADDINGS = ("zeros", "border", "reflection", "constant")
+# Normalized coordinates are clamped to +-COORDINATE_LIMIT before use, so that
+# huge finite or infinite values never overflow pixel arithmetic or index casts;
+# every such point is far outside any image (see docs/reliability.md).
+COORDINATE_LIMIT = 2.0**20
 
 
 def source_pixels(
@@ -33,7 +37,8 @@ def source_pixels(
     Returns ``(pixel, slope)``; ``pixel`` lies in ``[-1, size]`` and is never NaN
     (a NaN coordinate reads the padding ring, as out of range).
     """
-    pixel = axis_to_pixel(coord, size, align_corners)
+    limited = xp.clip(coord, -COORDINATE_LIMIT, COORDINATE_LIMIT)
+    pixel = axis_to_pixel(limited, size, align_corners)
     slope = xp.ones_like(pixel) * axis_scale(size, align_corners)
     if padding == "reflection":
         if align_corners:
@@ -47,6 +52,7 @@ def source_pixels(
     else:
         inside = (pixel > -1) & (pixel < size)
         pixel = xp.clip(pixel, -1.0, float(size))
+    inside = inside & (coord == limited)  # clamped: constant, so zero slope
     slope = xp.where(inside, slope, xp.zeros_like(slope))
     pixel = xp.where(xp.isnan(pixel), xp.full_like(pixel, -1.0), pixel)
     return pixel, slope

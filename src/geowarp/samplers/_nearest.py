@@ -10,7 +10,7 @@ from typing import Any
 
 from .._namespace import array_namespace
 from ..autodiff import Op
-from ._bilinear import _image_and_fill_cotangents, _to_channels_first, _to_rows
+from ._bilinear import _flat, _image_and_fill_cotangents, _to_channels_first, _to_rows
 from ._coordinates import flat_index, padded_channels_last, source_pixels
 
 
@@ -30,7 +30,7 @@ def nearest_forward(
     xp = array_namespace(image, grid)
     padded = padded_channels_last(image, fill, xp)
     rows = _rows(grid, padded.shape, padding, align_corners, xp)
-    out = xp.take(xp.reshape(padded, (-1, padded.shape[3])), rows, axis=0)
+    out = xp.take(_flat(padded, xp), rows, axis=0)
     return _to_channels_first(out, grid.shape, xp), (padded, grid)
 
 

@@ -35,7 +35,10 @@ def sample(
     Parameters
     ----------
     image : array of shape (B, C, H, W)
-        Floating-point image, channels first.
+        Image, channels first. Floating images give output of their dtype
+        (float16 and bfloat16 are computed in float32); integer images keep
+        their dtype and values with ``mode="nearest"`` and give float32
+        (8- and 16-bit) or float64 (wider) output with ``"bilinear"``.
     grid : array of shape (B, H_out, W_out, 2) or (H_out, W_out, 2)
         Sampling points ``(x, y)`` in the normalized frame (see `geowarp.grid`).
         A batch of 1 (or none) is shared by every image; an image batch of 1 is
@@ -72,19 +75,26 @@ def sample(
     array([[[[ 2.5 ,  8.75, 10.  ]]]])
     """
     xp = array_namespace(image, grid)
-    image, grid = _check(image, grid, mode, padding, xp)
-    channels = image.shape[1]
-    fill = _fill(fill_value if padding == "constant" else 0.0, channels, image, xp)
-    if native and backend_name(xp) == "torch":
+    _check(image, grid, mode, padding, xp)
+    out_dtype, image_dtype, grid_dtype = _dtypes(image.dtype, grid.dtype, mode, xp)
+    image = xp.astype(image, image_dtype, copy=False)
+    grid = xp.astype(grid, grid_dtype, copy=False)
+    image, grid = _broadcast_batch(image, grid, xp)
+    fill = _fill(fill_value if padding == "constant" else 0.0, image.shape[1], image, xp)
+    if native and backend_name(xp) == "torch" and image_dtype == grid_dtype:
         from ..torch._native import grid_sample
 
-        return grid_sample(
+        out = grid_sample(
             image, grid, fill, mode=mode, padding=padding, align_corners=align_corners
         )
-    return call(_OPS[mode], image, grid, fill, padding=padding, align_corners=bool(align_corners))
+    else:
+        out = call(
+            _OPS[mode], image, grid, fill, padding=padding, align_corners=bool(align_corners)
+        )
+    return xp.astype(out, out_dtype, copy=False)
 
 
-def _check(image: Any, grid: Any, mode: str, padding: str, xp: Any) -> tuple[Any, Any]:
+def _check(image: Any, grid: Any, mode: str, padding: str, xp: Any) -> None:
     if mode not in MODES:
         raise GeowarpValueError(f"mode must be one of {MODES}; got {mode!r}")
     if padding not in PADDINGS:
@@ -93,6 +103,10 @@ def _check(image: Any, grid: Any, mode: str, padding: str, xp: Any) -> tuple[Any
         raise GeowarpValueError(
             f"image must have shape (B, C, H, W); got shape {tuple(image.shape)}"
         )
+    if image.shape[2] == 0 or image.shape[3] == 0:
+        raise GeowarpValueError(
+            f"image must have a non-empty spatial size (H, W); got shape {tuple(image.shape)}"
+        )
     if grid.ndim not in (3, 4) or grid.shape[-1] != 2:
         raise GeowarpValueError(
             f"grid must have shape (B, H_out, W_out, 2) or (H_out, W_out, 2); "
@@ -100,10 +114,38 @@ def _check(image: Any, grid: Any, mode: str, padding: str, xp: Any) -> tuple[Any
         )
     if not xp.isdtype(grid.dtype, "real floating"):
         raise GeowarpTypeError(f"grid must have a real floating dtype; got {grid.dtype}")
-    if not xp.isdtype(image.dtype, "real floating"):
-        raise GeowarpTypeError(f"image must have a real floating dtype; got {image.dtype}")
-    dtype = xp.result_type(image.dtype, grid.dtype)
-    image, grid = xp.astype(image, dtype, copy=False), xp.astype(grid, dtype, copy=False)
+    if not xp.isdtype(image.dtype, ("real floating", "integral")):
+        raise GeowarpTypeError(
+            f"image must have a real floating or integer dtype; got {image.dtype}"
+        )
+    devices = (array_device(image), array_device(grid))
+    # traced JAX values have no device (None): nothing to compare then
+    if None not in devices and devices[0] != devices[1]:
+        raise GeowarpValueError(
+            f"image and grid must be on one device; got {array_device(image)} and "
+            f"{array_device(grid)}"
+        )
+
+
+def _dtypes(image_dtype: Any, grid_dtype: Any, mode: str, xp: Any) -> tuple[Any, Any, Any]:
+    """(output, image, grid) dtypes of a sampling call; see docs/reliability.md."""
+    grid_dtype = _at_least_float32(grid_dtype, xp)
+    if xp.isdtype(image_dtype, "integral"):
+        if mode == "nearest":  # values are copied, never computed: keep them exactly
+            return image_dtype, image_dtype, grid_dtype
+        wide = xp.iinfo(image_dtype).bits > 16
+        real = xp.result_type(xp.float64 if wide else xp.float32, grid_dtype)
+        return real, real, real
+    real = xp.result_type(_at_least_float32(image_dtype, xp), grid_dtype)
+    return image_dtype, real, real
+
+
+def _at_least_float32(dtype: Any, xp: Any) -> Any:
+    # float16 and bfloat16 coordinates cannot address pixels past 2048 exactly
+    return xp.float32 if xp.finfo(dtype).bits < 32 else dtype
+
+
+def _broadcast_batch(image: Any, grid: Any, xp: Any) -> tuple[Any, Any]:
     if grid.ndim == 3:
         grid = grid[None, ...]
     batch = _common_batch(image.shape[0], grid.shape[0])

@@ -40,11 +40,29 @@ def affine_vjp(
     return d_matrix, d_points
 
 
+def _in_front(matrix: Any, homogeneous: Any, xp: Any) -> tuple[Any, Any]:
+    """Which points lie in front of the horizon, and their w (1 where they don't).
+
+    A point is in front when its w has the sign of w at the output's centre
+    (normalized (0, 0), where w = H[2, 2]). Comparing signs, never ``w + eps``,
+    keeps ``s * H`` and ``H`` the same map for every s != 0, negative s included.
+    """
+    w = homogeneous[..., 2:3]
+    centre = matrix[..., None, 2:3, 2]
+    facing = xp.where(centre < 0, -w, w) > 0
+    return facing, xp.where(facing, w, 1.0)
+
+
 def projective_forward(matrix: Any, points: Any) -> tuple[Any, tuple[Any, ...]]:
-    """``points`` (..., N, 2) through the homography ``matrix`` (..., 3, 3)."""
+    """``points`` (..., N, 2) through the homography ``matrix`` (..., 3, 3).
+
+    Points on or beyond the horizon have no image: they map to NaN, which the
+    samplers read as out of range.
+    """
     xp = array_namespace(matrix, points)
     homogeneous = _linear_part(matrix, points, xp)
-    return homogeneous[..., :2] / homogeneous[..., 2:3], (matrix, points)
+    facing, w = _in_front(matrix, homogeneous, xp)
+    return xp.where(facing, homogeneous[..., :2] / w, xp.nan), (matrix, points)
 
 
 def projective_vjp(
@@ -54,10 +72,10 @@ def projective_vjp(
     matrix, points = residuals
     xp = array_namespace(matrix, points, cotangent)
     homogeneous = _linear_part(matrix, points, xp)
-    w = homogeneous[..., 2:3]
+    facing, w = _in_front(matrix, homogeneous, xp)
     mapped = homogeneous[..., :2] / w
-    # d(u / w) = du / w - (u / w) dw / w
-    d_xy = cotangent / w
+    # d(u / w) = du / w - (u / w) dw / w; nothing flows from points beyond the horizon
+    d_xy = xp.where(facing, cotangent / w, 0.0)
     d_w = -xp.sum(d_xy * mapped, axis=-1, keepdims=True)
     d_rows = xp.concat([d_xy, d_w], axis=-1)
     d_matrix = _matrix_cotangent(d_rows, points, tuple(matrix.shape), xp) if needs[0] else None
