@@ -22,12 +22,29 @@ from typing import Any
 from ._errors import GeowarpTypeError, GeowarpValueError
 
 __all__ = [
+    "MAX_ARRAY_BYTES",
     "base_grid",
     "normalized_to_pixel",
     "normalized_to_pixel_matrix",
     "pixel_to_normalized",
     "pixel_to_normalized_matrix",
 ]
+
+
+#: Largest array, in bytes, that geowarp allocates for a grid or an output before
+#: refusing with a `GeowarpValueError` (instead of exhausting memory). Raise it
+#: for bigger work: ``geowarp.grid.MAX_ARRAY_BYTES = 2**36``.
+MAX_ARRAY_BYTES = 2**34
+
+
+def check_allocation(count: int, itemsize: int, what: str) -> None:
+    """Refuse, before allocating, an array of ``count`` items that exceeds `MAX_ARRAY_BYTES`."""
+    nbytes = count * itemsize
+    if nbytes > MAX_ARRAY_BYTES:
+        raise GeowarpValueError(
+            f"{what} would need {nbytes:,} bytes, more than geowarp.grid.MAX_ARRAY_BYTES "
+            f"({MAX_ARRAY_BYTES:,}); pass a smaller out_shape or raise the limit"
+        )
 
 
 def check_shape(shape: Any, name: str) -> tuple[int, int]:
@@ -50,8 +67,10 @@ def _scale_offset(size: int, align_corners: bool) -> tuple[float, float]:
 
 def axis_to_pixel(coord: Any, size: int, align_corners: bool) -> Any:
     """One axis of `normalized_to_pixel`: a normalized coordinate along an axis of ``size``."""
-    scale, offset = _scale_offset(size, align_corners)
-    return coord * scale + offset
+    # grid_sample's own arithmetic, so that nearest's half-way ties round alike
+    if align_corners:
+        return (coord + 1) / 2 * (size - 1)
+    return ((coord + 1) * size - 1) / 2
 
 
 def axis_scale(size: int, align_corners: bool) -> float:

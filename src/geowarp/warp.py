@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from ._errors import GeowarpTypeError, GeowarpValueError
-from .grid import check_shape
+from .grid import check_allocation, check_shape
 from .samplers import sample
 from .transforms import Transform
 
@@ -66,10 +67,9 @@ def warp(
             f"transform batch shape must be () or (B,); got {transform.batch_shape}"
         )
     shape = tuple(image.shape[-2:]) if out_shape is None else check_shape(out_shape, "out_shape")
+    batch = max(image.shape[0], math.prod(transform.batch_shape))
+    check_allocation(batch * image.shape[1] * shape[0] * shape[1], 8, f"a warp to {shape}")
     grid = transform.sampling_grid(shape, align_corners=align_corners)
-    xp = transform.xp
-    if xp.isdtype(image.dtype, "real floating"):
-        grid = xp.astype(grid, image.dtype, copy=False)
     return sample(
         image,
         grid,

@@ -51,9 +51,10 @@ def sample(
         mirrored image, or ``fill_value``.
     align_corners : bool
         Whether -1 and +1 are the corner pixel centres (True) or the image edges (False).
-    fill_value : float or array of shape (C,)
+    fill_value : float, sequence or array of shape (C,)
         Per-channel value outside the image with ``padding="constant"``: the
-        result is as if the image were surrounded by it.
+        result is as if the image were surrounded by it. An array of the
+        image's library is differentiable; numpy arrays are taken as constants.
     native : bool
         Use the library's own kernel when it has the same semantics
         (``torch.nn.functional.grid_sample`` on PyTorch); False forces the
@@ -133,9 +134,9 @@ def _dtypes(image_dtype: Any, grid_dtype: Any, mode: str, xp: Any) -> tuple[Any,
     if xp.isdtype(image_dtype, "integral"):
         if mode == "nearest":  # values are copied, never computed: keep them exactly
             return image_dtype, image_dtype, grid_dtype
-        wide = xp.iinfo(image_dtype).bits > 16
-        real = xp.result_type(xp.float64 if wide else xp.float32, grid_dtype)
-        return real, real, real
+        out_dtype = xp.float64 if xp.iinfo(image_dtype).bits > 16 else xp.float32
+        real = xp.result_type(out_dtype, grid_dtype)
+        return out_dtype, real, real
     real = xp.result_type(_at_least_float32(image_dtype, xp), grid_dtype)
     return image_dtype, real, real
 
@@ -167,7 +168,10 @@ def _common_batch(image_batch: int, grid_batch: int) -> int:
 
 
 def _fill(fill_value: Any, channels: int, image: Any, xp: Any) -> Any:
+    if array_api_compat.is_numpy_array(fill_value) and not array_api_compat.is_numpy_namespace(xp):
+        fill_value = fill_value.tolist()  # a plain constant, like a list
     if array_api_compat.is_array_api_obj(fill_value):
+        array_namespace(image, fill_value)  # refuses another library's array
         fill = xp.astype(fill_value, image.dtype, copy=False)  # keeps it differentiable
     else:
         fill = xp.asarray(fill_value, dtype=image.dtype, device=array_device(image))

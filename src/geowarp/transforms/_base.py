@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Sequence
 from typing import Any, final
 
 from .._errors import GeowarpTypeError, GeowarpValueError
 from .._namespace import array_namespace
 from .._namespace import device as array_device
-from ..grid import base_grid, check_shape
+from ..grid import base_grid, check_allocation, check_shape
 
 
 class Transform(abc.ABC):
@@ -85,6 +86,9 @@ class Transform(abc.ABC):
             Normalized source coordinates, ready for `geowarp.sample`.
         """
         height, width = check_shape(out_shape, "out_shape")
+        batch = math.prod(self.batch_shape)
+        itemsize = _itemsize(self.xp, self.dtype)
+        check_allocation(batch * height * width * 2, itemsize, f"a sampling grid of {out_shape}")
         points = base_grid((height, width), align_corners=align_corners, like=self._reference)
         mapped = self.apply(self.xp.reshape(points, (height * width, 2)))
         return self.xp.reshape(mapped, (*mapped.shape[:-2], height, width, 2))
@@ -109,3 +113,7 @@ def check_matrix(matrix: Any, shapes: tuple[tuple[int, int], ...], name: str) ->
     if not xp.isdtype(matrix.dtype, "real floating"):
         raise GeowarpTypeError(f"{name} must have a real floating dtype; got {matrix.dtype}")
     return matrix
+
+
+def _itemsize(xp: Any, dtype: Any) -> int:
+    return xp.finfo(dtype).bits // 8 if xp.isdtype(dtype, "real floating") else 8
