@@ -1,0 +1,340 @@
+"""Parameter vectors and transforms: the pieces STN variants are built from.
+
+Every family uses the IC-STN parameterisation "identity plus ``params``", so a
+vector of zeros is the identity whatever the family:
+
+* ``"affine"``, 6 numbers: ``[[1 + p0, p1, p2], [p3, 1 + p4, p5]]`` (`geowarp.Affine.from_params`);
+* ``"projective"``, 8 numbers: ``I + [p0 .. p7, 0]`` row by row (`geowarp.Projective.from_params`);
+* ``"tps"``, ``2 K`` numbers: how far each of ``K`` control points moves, ``(dx0, dy0, dx1, ...)``,
+  a `geowarp.ThinPlateSpline` taking the control points to ``control_points + offsets``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._errors import GeowarpTypeError, GeowarpValueError
+from ..grid import check_shape
+from ..transforms import Affine, Projective, ThinPlateSpline, Transform
+
+__all__ = [
+    "KINDS",
+    "check_control_grid",
+    "check_kind",
+    "compose_params",
+    "init_identity_",
+    "param_count",
+    "params_to_transform",
+    "tps_control_points",
+    "transform_to_params",
+]
+
+KINDS = ("affine", "projective", "tps")
+_MATRIX_FAMILIES: dict[str, type[Affine] | type[Projective]] = {
+    "affine": Affine,
+    "projective": Projective,
+}
+
+
+def check_kind(kind: Any, name: str = "kind", allowed: Sequence[str] = KINDS) -> str:
+    """Return ``kind`` if it is one of ``allowed``, else raise naming the argument ``name``."""
+    if kind not in allowed:
+        raise GeowarpValueError(f"{name} must be one of {tuple(allowed)}; got {kind!r}")
+    return str(kind)
+
+
+def check_control_grid(control_grid: Sequence[int]) -> tuple[int, int]:
+    """Return ``control_grid`` as ``(rows, columns)``, each at least 2, or raise."""
+    rows, columns = check_shape(control_grid, "control_grid")
+    if rows < 2 or columns < 2:
+        # one row or column of control points is collinear: the spline's system is singular
+        raise GeowarpValueError(
+            f"control_grid needs at least 2 rows and 2 columns; got {tuple(control_grid)!r}"
+        )
+    return rows, columns
+
+
+def param_count(kind: str, control_grid: Sequence[int] = (4, 4)) -> int:
+    """How many numbers a regression head predicts for a ``kind`` of transform.
+
+    Parameters
+    ----------
+    kind : {"affine", "projective", "tps"}
+        The transform family.
+    control_grid : (rows, columns)
+        The thin-plate spline's grid of control points; ignored by the matrix families.
+
+    Examples
+    --------
+    >>> from geowarp.torch import param_count
+    >>> param_count("affine"), param_count("projective"), param_count("tps", (3, 5))
+    (6, 8, 30)
+    """
+    kind = check_kind(kind)
+    if kind == "tps":
+        rows, columns = check_control_grid(control_grid)
+        return 2 * rows * columns
+    return _MATRIX_FAMILIES[kind]._num_params
+
+
+def tps_control_points(
+    control_grid: Sequence[int] = (4, 4),
+    *,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """An evenly spaced grid of control points spanning the normalized frame, [-1, 1]^2.
+
+    Parameters
+    ----------
+    control_grid : (rows, columns)
+        At least 2 by 2; the default 4 by 4 gives 16 points.
+    dtype, device
+        Of the result; torch's defaults when omitted.
+
+    Returns
+    -------
+    points : tensor of shape (rows * columns, 2)
+        ``(x, y)`` row by row: x varies fastest.
+
+    Examples
+    --------
+    >>> from geowarp.torch import tps_control_points
+    >>> tps_control_points((2, 3))
+    tensor([[-1., -1.],
+            [ 0., -1.],
+            [ 1., -1.],
+            [-1.,  1.],
+            [ 0.,  1.],
+            [ 1.,  1.]])
+    """
+    rows, columns = check_control_grid(control_grid)
+    ys = torch.linspace(-1.0, 1.0, rows, dtype=dtype, device=device)
+    xs = torch.linspace(-1.0, 1.0, columns, dtype=dtype, device=device)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([grid_x, grid_y], dim=-1).reshape(rows * columns, 2)
+
+
+def params_to_transform(
+    params: torch.Tensor, kind: str = "affine", *, control_points: torch.Tensor | None = None
+) -> Transform:
+    """The transform that a parameter vector stands for: identity plus ``params``.
+
+    Parameters
+    ----------
+    params : tensor of shape (..., P)
+        ``P`` is `param_count` of ``kind``; zeros are the identity.
+    kind : {"affine", "projective", "tps"}
+        The transform family; the module docstring gives each layout.
+    control_points : tensor of shape (K, 2), optional
+        Required for ``"tps"`` (see `tps_control_points`): where the control
+        points sit in the output image; ``params`` moves them in the input.
+
+    Returns
+    -------
+    Transform
+        `geowarp.Affine`, `geowarp.Projective` or `geowarp.ThinPlateSpline`
+        with batch shape ``params.shape[:-1]``, differentiable w.r.t. ``params``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from geowarp.torch import params_to_transform
+    >>> shift = params_to_transform(torch.tensor([[0.0, 0.0, 0.5, 0.0, 0.0, 0.0]]))
+    >>> shift.matrix
+    tensor([[[1.0000, 0.0000, 0.5000],
+             [0.0000, 1.0000, 0.0000]]])
+    """
+    kind = check_kind(kind)
+    if kind != "tps":
+        return _MATRIX_FAMILIES[kind].from_params(params)
+    if control_points is None:
+        raise GeowarpValueError(
+            "control_points is required for kind='tps'; make them with tps_control_points()"
+        )
+    count = control_points.shape[-2]
+    if params.ndim < 1 or params.shape[-1] != 2 * count:
+        raise GeowarpValueError(
+            f"params must have shape (..., {2 * count}) for {count} control points; "
+            f"got {tuple(params.shape)}"
+        )
+    offsets = params.reshape(*params.shape[:-1], count, 2)
+    control_points = control_points.to(dtype=params.dtype, device=params.device)
+    return ThinPlateSpline.from_landmarks(control_points + offsets, control_points)
+
+
+def transform_to_params(
+    transform: Transform,
+    kind: str | None = None,
+    *,
+    control_points: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The parameter vector of ``transform``: the inverse of `params_to_transform`.
+
+    Parameters
+    ----------
+    transform : Transform
+        A geowarp transform with torch tensors.
+    kind : {"affine", "projective", "tps"}, optional
+        The family to express it in; by default the transform's own. An
+        `geowarp.Affine` can be written as ``"projective"``, and any transform
+        as ``"tps"``: its displacement at the control points.
+    control_points : tensor of shape (K, 2), optional
+        For ``"tps"``; by default a thin-plate spline's own target points.
+
+    Returns
+    -------
+    params : tensor of shape (*batch_shape, P)
+        Projective parameters are normalised so that ``H[2, 2] == 1``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import geowarp as gw
+    >>> from geowarp.torch import transform_to_params
+    >>> zoom = gw.Affine(torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]]))
+    >>> transform_to_params(zoom)
+    tensor([1., 0., 0., 0., 1., 0.])
+    >>> transform_to_params(zoom, "projective")
+    tensor([1., 0., 0., 0., 1., 0., 0., 0.])
+    """
+    if not isinstance(transform, Transform):
+        raise GeowarpTypeError(
+            f"transform must be a geowarp Transform; got {type(transform).__name__}"
+        )
+    kind = check_kind(_own_kind(transform) if kind is None else kind)
+    if kind == "affine" and isinstance(transform, Affine):
+        return transform.as_params()
+    if kind == "projective" and isinstance(transform, Affine | Projective):
+        return Projective(transform.matrix3x3()).as_params()
+    if kind == "tps":
+        return _tps_params(transform, control_points)
+    raise GeowarpValueError(
+        f"a {type(transform).__name__} has no exact {kind!r} parameters; "
+        "use kind='tps' to sample it at control points"
+    )
+
+
+def _own_kind(transform: Transform) -> str:
+    if isinstance(transform, Affine):
+        return "affine"
+    if isinstance(transform, Projective):
+        return "projective"
+    if isinstance(transform, ThinPlateSpline):
+        return "tps"
+    raise GeowarpValueError(
+        f"kind is required for a {type(transform).__name__}: it has no parameters of its own"
+    )
+
+
+def _tps_params(transform: Transform, control_points: torch.Tensor | None) -> torch.Tensor:
+    if control_points is None:
+        if not isinstance(transform, ThinPlateSpline):
+            raise GeowarpValueError(
+                f"control_points is required to write a {type(transform).__name__} as 'tps'"
+            )
+        control_points = transform.target_points
+    offsets = transform.apply(control_points) - control_points
+    return offsets.reshape(*offsets.shape[:-2], 2 * offsets.shape[-2])
+
+
+def compose_params(
+    update: torch.Tensor, params: torch.Tensor, kind: str = "affine"
+) -> torch.Tensor:
+    """IC-STN's composition: the parameters of ``W(update) @ W(params)``.
+
+    Parameters
+    ----------
+    update : tensor of shape (..., P)
+        The predicted update ``dp``.
+    params : tensor of shape (..., P)
+        The current parameters ``p``.
+    kind : {"affine", "projective"}
+        A matrix family; a thin-plate spline has no closed-form composition
+        (compose those transforms with ``@`` into a `geowarp.Composed`).
+
+    Returns
+    -------
+    tensor of shape (..., P)
+        Differentiable w.r.t. both inputs; projective results are renormalised
+        so that ``H[2, 2] == 1``.
+
+    Notes
+    -----
+    Lin and Lucey (CVPR 2017) write the update as ``M(p_new) = M(dp) M(p)``
+    and, in their code, sample the image at ``M(p) @ [x, y, 1]`` for each
+    output pixel ``(x, y)``: their ``M`` maps output points to input points,
+    exactly as geowarp transforms do. The product therefore carries over with
+    no inversion: ``W(p_new) = W(dp) @ W(p)`` in geowarp's maths-order ``@``,
+    so ``W(p_new).apply(x) == W(dp).apply(W(p).apply(x))``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from geowarp.torch import compose_params
+    >>> shift = torch.tensor([0.0, 0.0, 0.25, 0.0, 0.0, 0.0])
+    >>> compose_params(shift, shift)
+    tensor([0.0000, 0.0000, 0.5000, 0.0000, 0.0000, 0.0000])
+    """
+    kind = check_kind(kind, allowed=tuple(_MATRIX_FAMILIES))
+    family = _MATRIX_FAMILIES[kind]
+    if update.shape[-1:] != params.shape[-1:]:
+        raise GeowarpValueError(
+            f"update and params must have the same last dimension; got shapes "
+            f"{tuple(update.shape)} and {tuple(params.shape)}"
+        )
+    product = family.from_params(update).matrix3x3() @ family.from_params(params).matrix3x3()
+    # as_params divides a homography by its H[2, 2], the renormalisation the paper applies
+    return family(product).as_params()
+
+
+def init_identity_(head: nn.Linear, identity: torch.Tensor | None = None) -> nn.Linear:
+    """Make a regression head predict the identity: zero weights, identity bias.
+
+    The STN paper's initialisation: whatever the features, the head outputs
+    ``identity``, so the warp starts as the identity and learns from there.
+
+    Parameters
+    ----------
+    head : torch.nn.Linear
+        The last layer; it needs a bias. Changed in place (as ``torch.nn.init`` does).
+    identity : tensor of shape (out_features,), optional
+        The identity's parameters. Zeros (the default) are the identity in
+        geowarp's "identity plus params" layout; pass e.g.
+        ``torch.tensor([1.0, 0, 0, 0, 1, 0])`` for a head predicting a raw
+        ``affine_grid`` theta.
+
+    Returns
+    -------
+    torch.nn.Linear
+        ``head`` itself.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from geowarp.torch import init_identity_
+    >>> head = init_identity_(torch.nn.Linear(4, 6))
+    >>> head(torch.randn(2, 4))
+    tensor([[0., 0., 0., 0., 0., 0.],
+            [0., 0., 0., 0., 0., 0.]], grad_fn=<AddmmBackward0>)
+    """
+    if not isinstance(head, nn.Linear) or head.bias is None:
+        raise GeowarpTypeError(
+            f"head must be a torch.nn.Linear with a bias; got {type(head).__name__}"
+        )
+    if identity is not None and tuple(identity.shape) != (head.out_features,):
+        raise GeowarpValueError(
+            f"identity must have shape ({head.out_features},) to match head.out_features; "
+            f"got {tuple(identity.shape)}"
+        )
+    with torch.no_grad():
+        head.weight.zero_()
+        if identity is None:
+            head.bias.zero_()
+        else:
+            head.bias.copy_(identity)
+    return head
