@@ -15,7 +15,12 @@ import pytest
 
 from _helpers import COMBINATIONS, core_op
 from geowarp.grid import pixel_to_normalized
-from geowarp.transforms._matrix_ops import AFFINE_APPLY, PROJECTIVE_APPLY
+from geowarp.transforms._matrix_ops import (
+    AFFINE_APPLY,
+    AFFINE_GRID,
+    PROJECTIVE_APPLY,
+    PROJECTIVE_GRID,
+)
 from geowarp.transforms._tps_ops import TPS_APPLY
 
 STEP = 1e-6
@@ -119,3 +124,12 @@ def test_tps_vjp(fd_backend, rng):
             rng,
             regularization=regularization,
         )
+
+
+def test_separable_grid_vjps(fd_backend, rng):
+    """The grid ops of the matrix families, w.r.t. the matrix and both axes."""
+    xs, ys = rng.uniform(-1, 1, size=4), rng.uniform(-1, 1, size=3)
+    affine = rng.normal(size=(2, 2, 3))
+    check_vjp(fd_backend, AFFINE_GRID, [affine, xs, ys], [0, 1, 2], rng)
+    homography = np.eye(3) + 0.2 * rng.normal(size=(2, 3, 3))
+    check_vjp(fd_backend, PROJECTIVE_GRID, [homography, xs, ys], [0, 1, 2], rng)

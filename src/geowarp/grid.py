@@ -23,6 +23,7 @@ from ._errors import GeowarpTypeError, GeowarpValueError
 
 __all__ = [
     "MAX_ARRAY_BYTES",
+    "base_axes",
     "base_grid",
     "normalized_to_pixel",
     "normalized_to_pixel_matrix",
@@ -225,6 +226,37 @@ def base_grid(
         raise GeowarpTypeError(f"base_grid needs a real floating dtype; got {dtype}")
     xs = _axis_centres(width, align_corners, xp, dtype, device)
     ys = _axis_centres(height, align_corners, xp, dtype, device)
+    return grid_from_axes(xs, ys, xp)
+
+
+def base_axes(
+    out_shape: Sequence[int], *, align_corners: bool = False, like: Any
+) -> tuple[Any, Any]:
+    """The two axes of `base_grid`: ``xs`` (W_out,) and ``ys`` (H_out,), like ``like``.
+
+    ``base_grid(out_shape)[i, j] == (xs[j], ys[i])``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geowarp.grid import base_axes
+    >>> base_axes((1, 2), like=np.zeros(1))
+    (array([-0.5,  0.5]), array([0.]))
+    """
+    from ._namespace import array_namespace
+    from ._namespace import device as array_device
+
+    height, width = check_shape(out_shape, "out_shape")
+    xp, device = array_namespace(like), array_device(like)
+    return (
+        _axis_centres(width, align_corners, xp, like.dtype, device),
+        _axis_centres(height, align_corners, xp, like.dtype, device),
+    )
+
+
+def grid_from_axes(xs: Any, ys: Any, xp: Any) -> Any:
+    """The (H, W, 2) grid of all points ``(xs[j], ys[i])``."""
+    height, width = ys.shape[0], xs.shape[0]
     grid_x = xp.broadcast_to(xs[None, :], (height, width))
     grid_y = xp.broadcast_to(ys[:, None], (height, width))
     return xp.stack([grid_x, grid_y], axis=-1)

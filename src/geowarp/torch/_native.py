@@ -8,6 +8,8 @@ a pixel for NaN coordinates with border padding).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -24,17 +26,13 @@ def grid_sample(
     align_corners: bool,
 ) -> torch.Tensor:
     """`geowarp.sample` through ``torch.nn.functional.grid_sample``."""
-    grid = grid.clamp(-COORDINATE_LIMIT, COORDINATE_LIMIT)  # keeps NaN
     # A NaN coordinate reads the padding value. With zeros/constant padding a far
     # coordinate does that by itself, unless an axis has one pixel and
     # align_corners=True, where every finite coordinate lands on that pixel.
     single_pixel = align_corners and min(image.shape[-2:]) == 1
     mask_output = padding in ("border", "reflection") or single_pixel
-    if mask_output:
-        lost = torch.isnan(grid).any(dim=-1)[:, None]
-        grid = torch.nan_to_num(grid, nan=0.0)
-    else:
-        grid = torch.nan_to_num(grid, nan=-COORDINATE_LIMIT)
+    lost = torch.isnan(grid).any(dim=-1)[:, None] if mask_output else None
+    grid = _Limit.apply(grid, 0.0 if mask_output else -COORDINATE_LIMIT)
     offset = fill[:, None, None]
     if padding == "constant":
         # Bilinear weights sum to one, so sampling (image - fill) with zero padding
@@ -49,6 +47,27 @@ def grid_sample(
         out = F.grid_sample(
             image, grid, mode=mode, padding_mode=padding, align_corners=align_corners
         )
-    if mask_output:
+    if lost is not None:
         out = torch.where(lost, offset, out)
     return out
+
+
+class _Limit(torch.autograd.Function):
+    """Clamp to +-COORDINATE_LIMIT and replace NaN, as the portable samplers do.
+
+    One fused forward and a one-mask backward: autograd through clamp and
+    nan_to_num costs about eight passes over the grid.
+    """
+
+    @staticmethod
+    def forward(grid: torch.Tensor, nan: float) -> torch.Tensor:
+        return torch.nan_to_num(grid.clamp(-COORDINATE_LIMIT, COORDINATE_LIMIT), nan=nan)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx: Any, cotangent: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (grid,) = ctx.saved_tensors
+        return cotangent * (grid.abs() < COORDINATE_LIMIT), None

@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 from .._errors import GeowarpValueError
 from .._namespace import array_namespace
 from .._namespace import device as array_device
-from ..autodiff import call
+from ..autodiff import Op, call
 from ._base import Transform, check_matrix, check_points
-from ._matrix_ops import AFFINE_APPLY, PROJECTIVE_APPLY
+from ._matrix_ops import AFFINE_APPLY, AFFINE_GRID, PROJECTIVE_APPLY, PROJECTIVE_GRID
 
 
 def _eye(rows: int, xp: Any, like: Any) -> Any:
@@ -36,6 +36,10 @@ class MatrixTransform(Transform):
     __slots__ = ("_matrix",)
     _num_params: ClassVar[int]
     _param_rows: ClassVar[int]
+    _grid_op: ClassVar[Op]
+
+    def _grid_rows(self) -> Any:
+        raise NotImplementedError
 
     def __init__(self, matrix: Any) -> None:
         self._matrix = check_matrix(matrix, self._shapes(), "matrix")
@@ -65,6 +69,11 @@ class MatrixTransform(Transform):
             return self._matrix
         last = xp.broadcast_to(_eye(3, xp, self._matrix)[2:, :], (*self.batch_shape, 1, 3))
         return xp.concat([self._matrix, last], axis=-2)
+
+    def _grid_on_axes(self, xs: Any, ys: Any) -> Any:
+        # Separable: one broadcast add per pixel instead of a matrix product.
+        rows = self.xp.astype(self._grid_rows(), xs.dtype, copy=False)
+        return call(self._grid_op, rows, xs, ys)
 
     def __matmul__(self, other: Transform) -> Transform:
         if isinstance(other, MatrixTransform):
@@ -154,6 +163,10 @@ class Affine(MatrixTransform):
     __slots__ = ()
     _num_params = 6
     _param_rows = 2
+    _grid_op = AFFINE_GRID
+
+    def _grid_rows(self) -> Any:
+        return self._matrix[..., :2, :]
 
     @classmethod
     def _shapes(cls) -> tuple[tuple[int, int], ...]:
@@ -223,6 +236,10 @@ class Projective(MatrixTransform):
     __slots__ = ()
     _num_params = 8
     _param_rows = 3
+    _grid_op = PROJECTIVE_GRID
+
+    def _grid_rows(self) -> Any:
+        return self._matrix
 
     @classmethod
     def _shapes(cls) -> tuple[tuple[int, int], ...]:

@@ -5,20 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from .._namespace import array_namespace
-from .._ops import sum_to_shape
+from .._namespace import device as array_device
+from .._ops import matmul_shared, sum_to_shape
 from ..autodiff import Op
 
 
+def _homogeneous(points: Any, xp: Any) -> Any:
+    ones = xp.ones((*points.shape[:-1], 1), dtype=points.dtype, device=array_device(points))
+    return xp.concat([points, ones], axis=-1)
+
+
 def _linear_part(matrix: Any, points: Any, xp: Any) -> Any:
-    # (x, y) -> M[:, :2] @ (x, y) + M[:, 2], batched, for any number of rows of M
-    return points @ xp.matrix_transpose(matrix[..., :2]) + matrix[..., None, :, 2]
+    # (x, y) -> M @ (x, y, 1), batched, for any number of rows of M
+    return matmul_shared(_homogeneous(points, xp), xp.matrix_transpose(matrix), xp)
 
 
 def _matrix_cotangent(d_rows: Any, points: Any, matrix_shape: tuple[int, ...], xp: Any) -> Any:
-    # VJP of _linear_part w.r.t. the matrix: (d_rows^T @ points | sum over points)
-    d_linear = xp.matrix_transpose(d_rows) @ points
-    d_shift = xp.sum(d_rows, axis=-2)[..., None]
-    return sum_to_shape(xp.concat([d_linear, d_shift], axis=-1), matrix_shape, xp)
+    # VJP of _linear_part w.r.t. the matrix: d_rows^T @ (x, y, 1)
+    d_matrix = matmul_shared(_homogeneous(points, xp), d_rows, xp, transpose_left=True)
+    return sum_to_shape(xp.matrix_transpose(d_matrix), matrix_shape, xp)
 
 
 def affine_forward(matrix: Any, points: Any) -> tuple[Any, tuple[Any, ...]]:
@@ -65,6 +70,14 @@ def projective_forward(matrix: Any, points: Any) -> tuple[Any, tuple[Any, ...]]:
     return xp.where(facing, homogeneous[..., :2] / w, xp.nan), (matrix, points)
 
 
+def _homogeneous_cotangent(cotangent: Any, homogeneous: Any, facing: Any, w: Any, xp: Any) -> Any:
+    # d(u / w) = du / w - (u / w) dw / w; nothing flows from points beyond the horizon
+    mapped = homogeneous[..., :2] / w
+    d_xy = xp.where(facing, cotangent / w, 0.0)
+    d_w = -xp.sum(d_xy * mapped, axis=-1, keepdims=True)
+    return xp.concat([d_xy, d_w], axis=-1)
+
+
 def projective_vjp(
     residuals: tuple[Any, ...], cotangent: Any, *, needs: tuple[bool, ...] = (True, True)
 ) -> tuple[Any, Any]:
@@ -73,11 +86,7 @@ def projective_vjp(
     xp = array_namespace(matrix, points, cotangent)
     homogeneous = _linear_part(matrix, points, xp)
     facing, w = _in_front(matrix, homogeneous, xp)
-    mapped = homogeneous[..., :2] / w
-    # d(u / w) = du / w - (u / w) dw / w; nothing flows from points beyond the horizon
-    d_xy = xp.where(facing, cotangent / w, 0.0)
-    d_w = -xp.sum(d_xy * mapped, axis=-1, keepdims=True)
-    d_rows = xp.concat([d_xy, d_w], axis=-1)
+    d_rows = _homogeneous_cotangent(cotangent, homogeneous, facing, w, xp)
     d_matrix = _matrix_cotangent(d_rows, points, tuple(matrix.shape), xp) if needs[0] else None
     d_points = None
     if needs[1]:
@@ -85,5 +94,75 @@ def projective_vjp(
     return d_matrix, d_points
 
 
+def _separable(matrix: Any, xs: Any, ys: Any, xp: Any) -> Any:
+    # M @ (x_j, y_i, 1) for every pixel of the axes: the x and the y terms of
+    # each row vary along one axis only, so one broadcast add writes the grid.
+    along_x = xs[:, None] * matrix[..., None, :, 0] + matrix[..., None, :, 2]  # (..., W, R)
+    along_y = ys[:, None] * matrix[..., None, :, 1]  # (..., H, R)
+    return along_y[..., :, None, :] + along_x[..., None, :, :]  # (..., H, W, R)
+
+
+def _separable_vjp(
+    d_rows: Any, matrix: Any, xs: Any, ys: Any, needs: tuple[bool, ...], xp: Any
+) -> tuple[Any, Any, Any]:
+    d_along_x = xp.sum(d_rows, axis=-3)  # (..., W, R)
+    d_along_y = xp.sum(d_rows, axis=-2)  # (..., H, R)
+    d_matrix = d_xs = d_ys = None
+    if needs[0]:
+        columns = [
+            xp.sum(d_along_x * xs[:, None], axis=-2),
+            xp.sum(d_along_y * ys[:, None], axis=-2),
+            xp.sum(d_along_x, axis=-2),
+        ]
+        d_matrix = sum_to_shape(xp.stack(columns, axis=-1), tuple(matrix.shape), xp)
+    if needs[1]:
+        d_xs = sum_to_shape(
+            xp.sum(d_along_x * matrix[..., None, :, 0], axis=-1), tuple(xs.shape), xp
+        )
+    if needs[2]:
+        d_ys = sum_to_shape(
+            xp.sum(d_along_y * matrix[..., None, :, 1], axis=-1), tuple(ys.shape), xp
+        )
+    return d_matrix, d_xs, d_ys
+
+
+def affine_grid_forward(matrix: Any, xs: Any, ys: Any) -> tuple[Any, tuple[Any, ...]]:
+    """The affine map of every point ``(xs[j], ys[i])``: shape (..., H, W, 2)."""
+    xp = array_namespace(matrix, xs, ys)
+    return _separable(matrix, xs, ys, xp), (matrix, xs, ys)
+
+
+def affine_grid_vjp(
+    residuals: tuple[Any, ...], cotangent: Any, *, needs: tuple[bool, ...] = (True, True, True)
+) -> tuple[Any, Any, Any]:
+    """Cotangents of (matrix, xs, ys)."""
+    matrix, xs, ys = residuals
+    xp = array_namespace(matrix, xs, cotangent)
+    return _separable_vjp(cotangent, matrix, xs, ys, needs, xp)
+
+
+def projective_grid_forward(matrix: Any, xs: Any, ys: Any) -> tuple[Any, tuple[Any, ...]]:
+    """The homography of every point ``(xs[j], ys[i])``: shape (..., H, W, 2)."""
+    xp = array_namespace(matrix, xs, ys)
+    homogeneous = _separable(matrix, xs, ys, xp)
+    facing, w = _in_front(matrix[..., None, :, :], homogeneous, xp)
+    return xp.where(facing, homogeneous[..., :2] / w, xp.nan), (matrix, xs, ys)
+
+
+def projective_grid_vjp(
+    residuals: tuple[Any, ...], cotangent: Any, *, needs: tuple[bool, ...] = (True, True, True)
+) -> tuple[Any, Any, Any]:
+    """Cotangents of (matrix, xs, ys)."""
+    matrix, xs, ys = residuals
+    xp = array_namespace(matrix, xs, cotangent)
+    homogeneous = _separable(matrix, xs, ys, xp)
+    facing, w = _in_front(matrix[..., None, :, :], homogeneous, xp)
+    return _separable_vjp(
+        _homogeneous_cotangent(cotangent, homogeneous, facing, w, xp), matrix, xs, ys, needs, xp
+    )
+
+
 AFFINE_APPLY = Op("affine_apply", affine_forward, affine_vjp)
 PROJECTIVE_APPLY = Op("projective_apply", projective_forward, projective_vjp)
+AFFINE_GRID = Op("affine_grid", affine_grid_forward, affine_grid_vjp)
+PROJECTIVE_GRID = Op("projective_grid", projective_grid_forward, projective_grid_vjp)
