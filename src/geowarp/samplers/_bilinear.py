@@ -11,20 +11,37 @@ from ._coordinates import flat_index, padded_channels_last, padded_interior, sou
 
 
 def _neighbourhood(
-    grid: Any, padded_shape: tuple[int, ...], padding: str, align_corners: bool, xp: Any
-) -> tuple[Any, list[Any], list[Any], Any, Any]:
-    """Rows of the four neighbours, their weights (N, 1) and the slopes of (x, y)."""
+    grid: Any,
+    padded_shape: tuple[int, ...],
+    padding: str,
+    align_corners: bool,
+    xp: Any,
+    *,
+    with_slope: bool,
+) -> tuple[Any, list[int], Any, Any, Any, Any]:
+    """The top-left neighbours' rows, the four neighbours' offsets from them, the
+    fractional parts ``(x - x0, y - y0)`` as (N, 1) and the slopes of (x, y)."""
     _, padded_h, padded_w, _ = padded_shape
-    x, slope_x = source_pixels(grid[..., 0], padded_w - 3, padding, align_corners, xp)
-    y, slope_y = source_pixels(grid[..., 1], padded_h - 3, padding, align_corners, xp)
+    x, slope_x = source_pixels(
+        grid[..., 0], padded_w - 3, padding, align_corners, xp, with_slope=with_slope
+    )
+    y, slope_y = source_pixels(
+        grid[..., 1], padded_h - 3, padding, align_corners, xp, with_slope=with_slope
+    )
     x0, y0 = xp.floor(x), xp.floor(y)
     top_left = flat_index(x0, y0, padded_shape, xp)
-    rows = [top_left, top_left + 1, top_left + padded_w, top_left + padded_w + 1]
-    wx1 = xp.reshape(x - x0, (-1, 1))
-    wy1 = xp.reshape(y - y0, (-1, 1))
-    wx0, wy0 = 1 - wx1, 1 - wy1
-    weights = [wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1]
-    return rows, weights, [wx0, wx1, wy0, wy1], slope_x, slope_y
+    offsets = [0, 1, padded_w, padded_w + 1]
+    fraction_x = xp.reshape(x - x0, (-1, 1))
+    fraction_y = xp.reshape(y - y0, (-1, 1))
+    return top_left, offsets, fraction_x, fraction_y, slope_x, slope_y
+
+
+def _gather(flat: Any, top_left: Any, offsets: list[int], xp: Any) -> list[Any]:
+    # Row r + offset of ``flat`` is row r of ``flat[offset:]``, a view: no index arrays
+    # for the other three neighbours.
+    if flat.shape[0] == 0:  # empty batch: nothing to read, and no view to slice
+        return [xp.take(flat, top_left, axis=0)] * len(offsets)
+    return [xp.take(flat[offset:, :], top_left, axis=0) for offset in offsets]
 
 
 def _to_channels_first(flat: Any, grid_shape: tuple[int, ...], xp: Any) -> Any:
@@ -51,11 +68,14 @@ def bilinear_forward(
     """Sample ``image`` (B, C, H, W) at ``grid`` (B, H_out, W_out, 2); returns (out, residuals)."""
     xp = array_namespace(image, grid)
     padded = padded_channels_last(image, fill, xp)
-    rows, weights, _, _, _ = _neighbourhood(grid, padded.shape, padding, align_corners, xp)
-    flat = _flat(padded, xp)
-    out = weights[0] * xp.take(flat, rows[0], axis=0)
-    for row, weight in zip(rows[1:], weights[1:], strict=True):
-        out = out + weight * xp.take(flat, row, axis=0)
+    top_left, offsets, fraction_x, fraction_y, _, _ = _neighbourhood(
+        grid, padded.shape, padding, align_corners, xp, with_slope=False
+    )
+    v00, v01, v10, v11 = _gather(_flat(padded, xp), top_left, offsets, xp)
+    # two lerps along x, one along y: fewer passes than four weights and products
+    top = v00 + fraction_x * (v01 - v00)
+    bottom = v10 + fraction_x * (v11 - v10)
+    out = top + fraction_y * (bottom - top)
     return _to_channels_first(out, grid.shape, xp), (padded, grid)
 
 
@@ -73,21 +93,21 @@ def bilinear_vjp(
     """
     padded, grid = residuals
     xp = array_namespace(padded, grid, cotangent)
-    rows, weights, (wx0, wx1, wy0, wy1), slope_x, slope_y = _neighbourhood(
-        grid, padded.shape, padding, align_corners, xp
+    top_left, offsets, wx1, wy1, slope_x, slope_y = _neighbourhood(
+        grid, padded.shape, padding, align_corners, xp, with_slope=True
     )
+    wx0, wy0 = 1 - wx1, 1 - wy1
+    weights = [wy0 * wx0, wy0 * wx1, wy1 * wx0, wy1 * wx1]
     cot = _to_rows(cotangent, xp)
     d_image = d_grid = d_fill = None
     if needs[0] or needs[2]:
         # dL/dU: each output spreads its cotangent over its four neighbours (duplicates add up).
         values = xp.concat([w * cot for w in weights], axis=0)
-        d_image, d_fill = _image_and_fill_cotangents(
-            values, xp.concat(rows, axis=0), padded.shape, padding, xp
-        )
+        rows = xp.concat([top_left + offset for offset in offsets], axis=0)
+        d_image, d_fill = _image_and_fill_cotangents(values, rows, padded.shape, padding, xp)
     if needs[1]:
         # dL/d(x, y): the derivative of the bilinear weights times the neighbour values.
-        flat = _flat(padded, xp)
-        v00, v01, v10, v11 = (xp.take(flat, row, axis=0) for row in rows)
+        v00, v01, v10, v11 = _gather(_flat(padded, xp), top_left, offsets, xp)
         d_x = xp.sum(cot * (wy0 * (v01 - v00) + wy1 * (v11 - v10)), axis=1)
         d_y = xp.sum(cot * (wx0 * (v10 - v00) + wx1 * (v11 - v01)), axis=1)
         d_grid = xp.stack(

@@ -30,32 +30,34 @@ COORDINATE_LIMIT = 2.0**20
 
 
 def source_pixels(
-    coord: Any, size: int, padding: str, align_corners: bool, xp: Any
+    coord: Any, size: int, padding: str, align_corners: bool, xp: Any, *, with_slope: bool = True
 ) -> tuple[Any, Any]:
     """Pixel coordinates along one axis and their derivative w.r.t. ``coord``.
 
     Returns ``(pixel, slope)``; ``pixel`` lies in ``[-1, size]`` and is never NaN
-    (a NaN coordinate reads the padding ring, as out of range).
+    (a NaN coordinate reads the padding ring, as out of range). ``slope`` is
+    None unless ``with_slope``: the forward pass needs no derivative.
     """
-    limited = xp.clip(coord, -COORDINATE_LIMIT, COORDINATE_LIMIT)
-    pixel = axis_to_pixel(limited, size, align_corners)
-    slope = xp.ones_like(pixel) * axis_scale(size, align_corners)
+    # no overflow in the pixel arithmetic, and a finite remainder when folding
+    used = xp.clip(coord, -COORDINATE_LIMIT, COORDINATE_LIMIT)
+    pixel = axis_to_pixel(used, size, align_corners)
+    factor = None
     if padding == "reflection":
-        if align_corners:
-            pixel, factor = _reflect(pixel, 0, 2 * (size - 1), xp)
-        else:
-            pixel, factor = _reflect(pixel, -1, 2 * size - 1, xp)
-        slope = slope * factor
-    if padding in ("border", "reflection"):
-        inside = (pixel > 0) & (pixel < size - 1)
-        pixel = xp.clip(pixel, 0.0, float(size - 1))
-    else:
-        inside = (pixel > -1) & (pixel < size)
-        pixel = xp.clip(pixel, -1.0, float(size))
-    inside = inside & (coord == limited)  # clamped: constant, so zero slope
-    slope = xp.where(inside, slope, xp.zeros_like(slope))
-    pixel = xp.where(xp.isnan(pixel), xp.full_like(pixel, -1.0), pixel)
-    return pixel, slope
+        twice_low, twice_high = (0, 2 * (size - 1)) if align_corners else (-1, 2 * size - 1)
+        pixel, factor = _reflect(pixel, twice_low, twice_high, xp)
+    low, high = (
+        (0.0, float(size - 1)) if padding in ("border", "reflection") else (-1.0, float(size))
+    )
+    clipped = xp.clip(pixel, low, high)
+    clipped = xp.where(xp.isnan(clipped), -1.0, clipped)
+    if not with_slope:
+        return clipped, None
+    # beyond the border (or the ring) the coordinate no longer moves the sample
+    inside = (pixel > low) & (pixel < high)
+    if factor is None:
+        return clipped, xp.astype(inside, pixel.dtype) * axis_scale(size, align_corners)
+    inside = inside & (coord == used)  # folded from the clamp: does not move
+    return clipped, xp.where(inside, factor * axis_scale(size, align_corners), 0.0)
 
 
 def _reflect(pixel: Any, twice_low: int, twice_high: int, xp: Any) -> tuple[Any, Any]:
@@ -65,13 +67,13 @@ def _reflect(pixel: Any, twice_low: int, twice_high: int, xp: Any) -> tuple[Any,
     low = twice_low / 2
     span = (twice_high - twice_low) / 2
     shifted = pixel - low
-    sign = xp.where(shifted < 0, -xp.ones_like(pixel), xp.ones_like(pixel))
     distance = xp.abs(shifted)
-    # huge finite or infinite inputs: fold the remainder, never the quotient, into range
     extra = xp.remainder(distance, span)
     flips = xp.floor(distance / span)
     even = xp.remainder(flips, 2.0) == 0
     folded = xp.where(even, extra + low, span - extra + low)
+    # d folded / d pixel: +-1 by the side of ``low`` and the parity of the flips
+    sign = 1.0 - 2.0 * xp.astype(shifted < 0, pixel.dtype)
     return folded, xp.where(even, sign, -sign)
 
 
@@ -79,6 +81,10 @@ def padded_channels_last(image: Any, fill: Any, xp: Any) -> Any:
     """Channels-last copy of ``image`` (B, C, H, W), its padding ring set to ``fill`` (C,)."""
     import array_api_extra as xpx
 
+    from .._namespace import backend_name
+
+    if backend_name(xp) == "tensorflow":  # no in-place update: build the ring by concatenation
+        return _padded_by_concat(xp.permute_dims(image, (0, 2, 3, 1)), fill, xp)
     batch, channels, height, width = image.shape
     shape = (batch, height + 3, width + 3, channels)
     buffer = xp.zeros(shape, dtype=image.dtype, device=array_device(image)) + xp.astype(
@@ -88,11 +94,20 @@ def padded_channels_last(image: Any, fill: Any, xp: Any) -> Any:
     return xpx.at(buffer)[:, 1 : height + 1, 1 : width + 1, :].set(interior, copy=None, xp=xp)
 
 
+def _padded_by_concat(interior: Any, fill: Any, xp: Any) -> Any:
+    # (B, H, W, C) -> (B, H + 3, W + 3, C); shapes come from slices, so a batch unknown
+    # until run time (a traced tensor) works too
+    column = xp.zeros_like(interior[:, :, :1, :]) + xp.astype(fill, interior.dtype)
+    rows = xp.concat([column, interior, column, column], axis=2)
+    row = xp.zeros_like(rows[:, :1, :, :]) + xp.astype(fill, interior.dtype)
+    return xp.concat([row, rows, row, row], axis=1)
+
+
 def padded_interior(padded: Any) -> Any:
     """The image part of a padded channels-last array, back in (B, C, H, W)."""
-    import array_api_compat
+    from .._namespace import array_namespace
 
-    xp = array_api_compat.array_namespace(padded)
+    xp = array_namespace(padded)
     height, width = padded.shape[1] - 3, padded.shape[2] - 3
     return xp.permute_dims(padded[:, 1 : height + 1, 1 : width + 1, :], (0, 3, 1, 2))
 
@@ -103,8 +118,11 @@ def flat_index(x: Any, y: Any, padded_shape: tuple[int, ...], xp: Any) -> Any:
     ``x`` and ``y`` have shape (B, ...) and lie in [-1, size].
     """
     batch, padded_h, padded_w, _ = padded_shape
-    x_index = xp.astype(x, xp.int64) + 1
-    y_index = xp.astype(y, xp.int64) + 1
-    item = xp.arange(batch, dtype=xp.int64, device=array_device(x)) * (padded_h * padded_w)
-    item = xp.reshape(item, (batch,) + (1,) * (x.ndim - 1))
-    return xp.reshape(item + y_index * padded_w + x_index, (-1,))
+    # Index arithmetic in floating point, one cast at the end: exact while every
+    # row number fits the mantissa, so float64 beyond float32's 2**24.
+    exact = xp.float32 if batch * padded_h * padded_w < 2**24 else xp.float64
+    x, y = xp.astype(x, exact, copy=False), xp.astype(y, exact, copy=False)
+    # the +1 of the ring on both axes rides on each item's offset
+    offset = xp.arange(batch, dtype=exact, device=array_device(x)) * (padded_h * padded_w)
+    offset = xp.reshape(offset + (padded_w + 1), (batch,) + (1,) * (x.ndim - 1))
+    return xp.reshape(xp.astype(y * padded_w + x + offset, xp.int64), (-1,))

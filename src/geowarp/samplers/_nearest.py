@@ -18,8 +18,8 @@ def _rows(
     grid: Any, padded_shape: tuple[int, ...], padding: str, align_corners: bool, xp: Any
 ) -> Any:
     _, padded_h, padded_w, _ = padded_shape
-    x, _ = source_pixels(grid[..., 0], padded_w - 3, padding, align_corners, xp)
-    y, _ = source_pixels(grid[..., 1], padded_h - 3, padding, align_corners, xp)
+    x, _ = source_pixels(grid[..., 0], padded_w - 3, padding, align_corners, xp, with_slope=False)
+    y, _ = source_pixels(grid[..., 1], padded_h - 3, padding, align_corners, xp, with_slope=False)
     return flat_index(xp.round(x), xp.round(y), padded_shape, xp)
 
 
