@@ -254,9 +254,9 @@ def _resident_bytes() -> int:
         return int(statm.read().split()[1]) * 4096
 
 
-# Eager JAX, array-api-strict and TensorFlow dispatch each small op slowly (10k warps
+# array-api-strict and eager TensorFlow dispatch each small op slowly (10k warps
 # take minutes there), so they run a tenth of the calls.
-CALLS = {"numpy": 10_000, "torch": 10_000}
+CALLS = {"numpy": 10_000, "torch": 10_000, "jax": 10_000}
 
 
 def test_no_memory_growth_over_many_calls(backend):
