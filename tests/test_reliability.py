@@ -206,6 +206,12 @@ def test_inputs_are_never_mutated(backend, rng):
         gw.warp(image, gw.Affine(theta), (5, 5), padding=padding, fill_value=1.0)
     np.testing.assert_array_equal(backend.to_numpy(image), before[0])
     np.testing.assert_array_equal(backend.to_numpy(theta), before[1])
+    grid_np = np.array([[[[np.nan, 0.0], [3e38, 0.5]]]]).repeat(2, axis=0)
+    grid = backend.asarray(grid_np)
+    for padding in PADDINGS:
+        for native in (True, False):
+            gw.sample(image, grid, padding=padding, native=native)
+    np.testing.assert_array_equal(backend.to_numpy(grid), grid_np)
 
 
 def test_deterministic_and_independent_of_batch(backend, rng):

@@ -2,11 +2,13 @@
 
 array-api-compat recognises numpy, array-api-strict, PyTorch and JAX arrays by
 looking at ``sys.modules``, so nothing heavy is imported until the user passes
-such an array.
+such an array. TensorFlow tensors are recognised the same way and get
+geowarp's own namespace, `geowarp._compat.tensorflow`.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import array_api_compat
@@ -23,18 +25,54 @@ def array_namespace(*arrays: Any) -> Any:
     from a library geowarp does not know.
     """
     present = [a for a in arrays if a is not None and not isinstance(a, int | float)]
+    # Every call of geowarp asks this several times; the answer depends only on
+    # the arrays' types, so it is looked up once per combination of types.
+    key = tuple(dict.fromkeys(type(a) for a in present))
+    xp = _NAMESPACES.get(key)
+    if xp is None:
+        xp = _NAMESPACES[key] = _resolve(present)
+    return xp
+
+
+_NAMESPACES: dict[tuple[type, ...], Any] = {}
+
+
+def _resolve(present: list[Any]) -> Any:
+    if _tensorflow_arrays(present):
+        from ._compat import tensorflow as tf_namespace
+
+        return tf_namespace
     try:
         return array_api_compat.array_namespace(*present)
     except TypeError as error:
         kinds = sorted({type(a).__module__ + "." + type(a).__qualname__ for a in present})
         raise GeowarpTypeError(
-            f"expected arrays from one supported library (numpy, array_api_strict, torch, jax); "
-            f"got {', '.join(kinds)}: {error}"
+            "expected arrays from one supported library (numpy, array_api_strict, torch, jax, "
+            f"tensorflow); got {', '.join(kinds)}: {error}"
         ) from None
 
 
+def _tensorflow_arrays(present: list[Any]) -> bool:
+    """Whether ``present`` are TensorFlow tensors; never imports TensorFlow."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None or not any(isinstance(a, tf.Tensor | tf.Variable) for a in present):
+        return False
+    if not all(isinstance(a, tf.Tensor | tf.Variable) for a in present):
+        kinds = sorted({type(a).__module__ + "." + type(a).__qualname__ for a in present})
+        raise GeowarpTypeError(
+            f"expected arrays from one supported library; got TensorFlow tensors mixed with "
+            f"{', '.join(kinds)}"
+        )
+    return True
+
+
 def backend_name(xp: Any) -> str:
-    """Short name of the library behind ``xp``: 'numpy', 'torch', 'jax', 'array_api_strict'."""
+    """Short name of the library behind ``xp``: 'numpy', 'torch', 'jax', 'tensorflow', ...
+
+    The others: 'array_api_strict', or the namespace's module name.
+    """
+    if getattr(xp, "__name__", None) == "geowarp._compat.tensorflow":
+        return "tensorflow"
     if array_api_compat.is_torch_namespace(xp):
         return "torch"
     if array_api_compat.is_jax_namespace(xp):
@@ -48,4 +86,9 @@ def backend_name(xp: Any) -> str:
 
 def device(array: Any) -> Any:
     """The device of ``array``, also for traced JAX values (which lack ``.device``)."""
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(array, tf.Tensor | tf.Variable):
+        from ._compat import tensorflow as tf_namespace
+
+        return tf_namespace.device(array)
     return array_api_compat.device(array)

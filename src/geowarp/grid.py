@@ -264,7 +264,7 @@ def grid_from_axes(xs: Any, ys: Any, xp: Any) -> Any:
 
 def _axis_centres(size: int, align_corners: bool, xp: Any, dtype: Any, device: Any) -> Any:
     scale, offset = _scale_offset(size, align_corners)
-    index = xp.arange(size, dtype=dtype, device=device)
     if scale == 0:  # size 1 with align_corners=True: the single centre sits at 0
-        return index * 0
-    return (index - offset) / scale
+        return xp.zeros((size,), dtype=dtype, device=device)
+    # one op for the whole axis: from the first pixel centre to the last
+    return xp.linspace(-offset / scale, offset / scale, size, dtype=dtype, device=device)

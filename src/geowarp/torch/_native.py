@@ -32,7 +32,11 @@ def grid_sample(
     single_pixel = align_corners and min(image.shape[-2:]) == 1
     mask_output = padding in ("border", "reflection") or single_pixel
     lost = torch.isnan(grid).any(dim=-1)[:, None] if mask_output else None
-    grid = _Limit.apply(grid, 0.0 if mask_output else -COORDINATE_LIMIT)
+    nan = 0.0 if mask_output else -COORDINATE_LIMIT
+    if torch.is_grad_enabled() and grid.requires_grad:
+        grid = _Limit.apply(grid, nan)
+    else:  # no autograd.Function (and its per-call overhead) when nothing is differentiated
+        grid = _Limit.forward(grid, nan)
     offset = fill[:, None, None]
     if padding == "constant":
         # Bilinear weights sum to one, so sampling (image - fill) with zero padding
@@ -61,7 +65,11 @@ class _Limit(torch.autograd.Function):
 
     @staticmethod
     def forward(grid: torch.Tensor, nan: float) -> torch.Tensor:
-        return torch.nan_to_num(grid.clamp(-COORDINATE_LIMIT, COORDINATE_LIMIT), nan=nan)
+        # A fresh row-major buffer (grid_sample reads other layouts several times
+        # slower), written by clamp and fixed in place: two passes, input untouched.
+        limited = torch.empty_like(grid, memory_format=torch.contiguous_format)
+        torch.clamp(grid, -COORDINATE_LIMIT, COORDINATE_LIMIT, out=limited)
+        return limited.nan_to_num_(nan=nan)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:

@@ -97,40 +97,36 @@ def projective_vjp(
 def _separable(matrix: Any, xs: Any, ys: Any, xp: Any) -> Any:
     # M @ (x_j, y_i, 1) for every pixel of the axes. Each row of M gives a plane
     # whose x term varies along the width only and whose y term along the height
-    # only, so one broadcast add writes it; planes are stacked last (broadcasting
-    # over a last axis of 2 or 3 is several times slower in NumPy and PyTorch).
-    planes = []
-    for row in range(matrix.shape[-2]):
-        along_x = xs * matrix[..., row, 0:1] + matrix[..., row, 2:3]  # (..., W)
-        along_y = ys * matrix[..., row, 1:2]  # (..., H)
-        planes.append(along_y[..., :, None] + along_x[..., None, :])
-    return xp.stack(planes, axis=-1)  # (..., H, W, R)
+    # only, so one broadcast add writes all planes. They are computed row-first
+    # (broadcasting over a last axis of 2 or 3 is several times slower in NumPy
+    # and PyTorch) and returned as a (..., H, W, R) view.
+    along_x = matrix[..., :, 0:1] * xs + matrix[..., :, 2:3]  # (..., R, W)
+    along_y = matrix[..., :, 1:2] * ys  # (..., R, H)
+    planes = along_y[..., :, :, None] + along_x[..., :, None, :]  # (..., R, H, W)
+    batch = tuple(range(planes.ndim - 3))
+    return xp.permute_dims(planes, (*batch, planes.ndim - 2, planes.ndim - 1, planes.ndim - 3))
 
 
 def _separable_vjp(
     d_rows: Any, matrix: Any, xs: Any, ys: Any, needs: tuple[bool, ...], xp: Any
 ) -> tuple[Any, Any, Any]:
-    rows = range(matrix.shape[-2])
-    d_along_x = [xp.sum(d_rows[..., row], axis=-2) for row in rows]  # (..., W) each
-    d_along_y = [xp.sum(d_rows[..., row], axis=-1) for row in rows]  # (..., H) each
+    batch = tuple(range(d_rows.ndim - 3))
+    planes = xp.permute_dims(d_rows, (*batch, d_rows.ndim - 1, d_rows.ndim - 3, d_rows.ndim - 2))
+    d_along_x = xp.sum(planes, axis=-2)  # (..., R, W)
+    d_along_y = xp.sum(planes, axis=-1)  # (..., R, H)
     d_matrix = d_xs = d_ys = None
     if needs[0]:
-        d_matrix = xp.stack(
-            [
-                xp.stack(
-                    [xp.sum(dx * xs, axis=-1), xp.sum(dy * ys, axis=-1), xp.sum(dx, axis=-1)],
-                    axis=-1,
-                )
-                for dx, dy in zip(d_along_x, d_along_y, strict=True)
-            ],
-            axis=-2,
-        )
-        d_matrix = sum_to_shape(d_matrix, tuple(matrix.shape), xp)
+        columns = [
+            xp.sum(d_along_x * xs, axis=-1),
+            xp.sum(d_along_y * ys, axis=-1),
+            xp.sum(d_along_x, axis=-1),
+        ]
+        d_matrix = sum_to_shape(xp.stack(columns, axis=-1), tuple(matrix.shape), xp)
     if needs[1]:
-        d_xs = sum(dx * matrix[..., row, 0:1] for row, dx in zip(rows, d_along_x, strict=True))
+        d_xs = xp.sum(d_along_x * matrix[..., :, 0:1], axis=-2)
         d_xs = sum_to_shape(d_xs, tuple(xs.shape), xp)
     if needs[2]:
-        d_ys = sum(dy * matrix[..., row, 1:2] for row, dy in zip(rows, d_along_y, strict=True))
+        d_ys = xp.sum(d_along_y * matrix[..., :, 1:2], axis=-2)
         d_ys = sum_to_shape(d_ys, tuple(ys.shape), xp)
     return d_matrix, d_xs, d_ys
 
