@@ -12,15 +12,10 @@ nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
 TORCH = "torch==2.13.0"
-BACKENDS = ["numpy", "array_api_strict", "torch", "jax"]
-# Adapter folders import their framework at module level, so a session skips the
-# doctests of the folders whose framework it does not install.
-ADAPTER_FOLDERS = {
-    "torch": "src/geowarp/torch",
-    "jax": "src/geowarp/jax",
-    "tensorflow": "src/geowarp/tensorflow",
-    "keras": "src/geowarp/keras",
-}
+BACKENDS = ["numpy", "array_api_strict", "torch", "jax", "tensorflow"]
+# Extras per backend; the root conftest.py skips the doctests of adapter folders
+# whose framework a session does not install.
+EXTRAS = {"jax": "jax", "tensorflow": "tensorflow,keras"}
 
 
 @nox.session
@@ -34,7 +29,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Mypy over src/geowarp, with every framework installed so its types are checked."""
-    session.install(TORCH, "-e", ".[jax,demo,lint]")
+    session.install(TORCH, "-e", ".[jax,tensorflow,keras,demo,lint]")
     session.run("mypy", *session.posargs)
 
 
@@ -46,19 +41,14 @@ def tests(session: nox.Session, backend: str) -> None:
     torch is installed in every session: the sampler tests use its
     ``grid_sample`` as the reference whatever the backend under test.
     """
-    installed = {"torch", backend}
-    extras = "test,demo,jax" if "jax" in installed else "test,demo"
+    extras = ",".join(filter(None, ["test", "demo", EXTRAS.get(backend)]))
     session.install(TORCH, "-e", f".[{extras}]")
-    ignores = [
-        f"--ignore={folder}" for name, folder in ADAPTER_FOLDERS.items() if name not in installed
-    ]
     session.run(
         "python",
         "-m",
         "pytest",
         "src/geowarp",
         "tests",
-        *ignores,
         *session.posargs,
         env={"GEOWARP_TEST_BACKENDS": backend},
     )

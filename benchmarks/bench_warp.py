@@ -49,6 +49,17 @@ NumPy: ``gw.warp`` on float32 arrays beside ``scipy.ndimage.map_coordinates``
 (row, col) coordinates, looping over batch*channels; ``gw.sample`` with a
 precomputed grid is an extra row, the like-for-like match of that.
 
+TensorFlow (W1, W2; skipped with a note when TF is not installed):
+``gw.warp`` on TF tensors (image (B, C, H, W)) beside
+``tf.raw_ops.ImageProjectiveTransformV3`` (forward; the pixel-frame matrix as
+its 8 parameters) and `tf_gather_sampler`, the classic gather-based STN
+sampler differentiated by TF's own autodiff (image (B, H, W, C)), each eager,
+in ``tf.function`` and in ``tf.function(jit_compile=True)``, timed in the same
+interleaved rounds as torch's ``affine_grid`` + ``grid_sample``; peak memory of
+one fwd+bwd per peer and mode is measured in fresh processes
+(`measure_tf_memory`). ``--tensorflow-only`` runs just these rows and writes
+``bench_warp.tensorflow.*``.
+
 Results go to ``benchmarks/results/bench_warp.{json,md}`` (``--quick`` writes
 ``bench_warp.quick.*`` instead, which git ignores).
 """
@@ -66,6 +77,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -594,12 +606,13 @@ TF_MEMORY_PROBE = """
 import json, sys
 sys.path.insert(0, {directory!r})
 import bench_warp as bench
-print(json.dumps(bench.tf_peak_memory({case!r})))
+print(json.dumps(bench.{function}({case!r}, {peers!r})))
 """
 
 
-def tf_peak_memory(case_name: str) -> dict[str, dict[str, float]]:
-    """Peak bytes TF allocates during one fwd+bwd beyond what it held before, per peer and mode.
+def tf_peak_memory(case_name: str, peers: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Peak bytes TF allocates during one fwd+bwd beyond what it held before, eager and
+    ``tf.function``, per peer.
 
     Runs in a process started with ``TF_CPU_ALLOCATOR_USE_BFC=true``, whose CPU
     allocator keeps the statistics ``tf.config.experimental.get_memory_info`` reads.
@@ -609,10 +622,10 @@ def tf_peak_memory(case_name: str) -> dict[str, dict[str, float]]:
     case = next(c for c in CASES if c.name == case_name)
     calls = tf_calls(case, make_inputs(case))
     peaks: dict[str, dict[str, float]] = {}
-    for name in (TF_GW, TF_GATHER):
-        for mode in TF_MODES:
+    for name in peers:
+        for mode in ("eager", "function"):
             call = calls[f"{name}|{FWD_BWD}|{mode}"]
-            call()  # trace, compile and warm up outside the measurement
+            call()  # trace and warm up outside the measurement
             before = tf.config.experimental.get_memory_info("CPU:0")["current"]
             tf.config.experimental.reset_memory_stats("CPU:0")
             call()
@@ -621,17 +634,60 @@ def tf_peak_memory(case_name: str) -> dict[str, dict[str, float]]:
     return peaks
 
 
-def measure_tf_memory(case: Case) -> dict[str, dict[str, float]]:
-    """`tf_peak_memory` of ``case`` in a fresh process (the allocator is chosen at import)."""
-    code = TF_MEMORY_PROBE.format(directory=str(Path(__file__).resolve().parent), case=case.name)
-    environment = {**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "true", "TF_CPP_MIN_LOG_LEVEL": "2"}
+def tf_xla_memory(case_name: str, peers: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Bytes XLA assigns to one compiled fwd+bwd (temporaries and outputs, not the inputs).
+
+    The BFC allocator's statistics are too coarse here: XLA asks for one block
+    of temporaries, which BFC serves with a whole chunk of its region (128 MiB
+    for both peers at W2). XLA's own buffer assignment, dumped by the process
+    (``XLA_FLAGS=--xla_dump_to``), gives the exact figure.
+    """
+    case = next(c for c in CASES if c.name == case_name)
+    (name,) = peers
+    tf_calls(case, make_inputs(case))[f"{name}|{FWD_BWD}|xla"]()
+    directory = Path(os.environ["XLA_FLAGS"].split("--xla_dump_to=")[1].split()[0])
+    sizes = []
+    for path in directory.glob("*buffer-assignment.txt"):
+        total = 0
+        for line in path.read_text().splitlines():
+            if line.startswith("allocation ") and "parameter" not in line:
+                total += int(line.split("size ")[1].split(",")[0])
+        sizes.append(total)
+    return {name: {"xla": float(max(sizes))}}
+
+
+def _probe(function: str, case: Case, peers: tuple[str, ...], env: dict[str, str]) -> Any:
+    code = TF_MEMORY_PROBE.format(
+        directory=str(Path(__file__).resolve().parent),
+        function=function,
+        case=case.name,
+        peers=peers,
+    )
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env}
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=environment
     )
     if result.returncode != 0:
-        print(f"  TF memory probe failed: {result.stderr[-2000:]}")
+        print(f"  TF memory probe {function} failed: {result.stderr[-2000:]}")
         return {}
-    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def measure_tf_memory(case: Case) -> dict[str, dict[str, float]]:
+    """Peak memory of one fwd+bwd per TF peer and mode, each probe in a fresh process."""
+    peers = (TF_GW, TF_GATHER)
+    peaks: dict[str, dict[str, float]] = {name: {} for name in peers}
+    for name, modes in _probe(
+        "tf_peak_memory", case, peers, {"TF_CPU_ALLOCATOR_USE_BFC": "true"}
+    ).items():
+        peaks[name].update(modes)
+    for name in peers:
+        with tempfile.TemporaryDirectory() as directory:
+            flags = f"--xla_dump_to={directory} --xla_dump_hlo_as_text"
+            found = _probe("tf_xla_memory", case, (name,), {"XLA_FLAGS": flags})
+        for key, modes in found.items():
+            peaks[key].update(modes)
+    return peaks
 
 
 def bench_tf_case(case: Case, repeats: int, warmup: int, report: Report) -> None:
@@ -667,10 +723,11 @@ def tensorflow_ratios(results: dict[str, Any]) -> dict[str, float]:
         ratios[f"TF {name} fwd+bwd gw ({best}, best)/torch"] = (
             gw_both[best] / ms[TORCH][FWD_BWD]["-"]
         )
-        for mode in TF_MODES if peaks else ():
-            ratios[f"TF {name} fwd+bwd peak memory gw/gather ({mode})"] = (
-                peaks[TF_GW][mode] / peaks[TF_GATHER][mode]
-            )
+        for mode in TF_MODES:
+            if mode in peaks.get(TF_GW, {}) and mode in peaks.get(TF_GATHER, {}):
+                ratios[f"TF {name} fwd+bwd peak memory gw/gather ({mode})"] = (
+                    peaks[TF_GW][mode] / peaks[TF_GATHER][mode]
+                )
         ipt = min(ms[TF_IPT][FWD].values())
         for mode in TF_MODES:
             ratios[f"TF {name} fwd gw ({mode})/ImageProjectiveTransformV3"] = (
@@ -705,10 +762,17 @@ def tensorflow_markdown(results: dict[str, Any], ratios: dict[str, float]) -> st
                 if "-" in modes:  # torch, one mode
                     cells = [f"{modes['-']:.2f} (torch)", "", ""]
                 lines.append(f"| {name} | {peer} | {step} | " + " | ".join(cells) + " |")
-    lines += ["", "| case | peer | peak MB eager | tf.function | XLA |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "Peak memory of one fwd+bwd (MB): TF's BFC allocator statistics for eager and "
+        "tf.function, XLA's buffer assignment (temporaries and outputs) under jit_compile.",
+        "",
+        "| case | peer | eager | tf.function | XLA |",
+        "|---|---|---|---|---|",
+    ]
     for name, result in results.items():
         for peer, modes in result["peak_bytes"].items():
-            cells = " | ".join(f"{modes[m] / 2**20:.1f}" for m in TF_MODES)
+            cells = " | ".join(f"{modes[m] / 2**20:.1f}" if m in modes else "-" for m in TF_MODES)
             lines.append(f"| {name} | {peer} | {cells} |")
     lines += ["", "| TF ratio | value | goal | met |", "|---|---|---|---|"]
     for key, value in ratios.items():

@@ -92,6 +92,16 @@ def vjp(
 
         out, pullback = jax.vjp(function, *primals)
         return out, tuple(pullback(cotangent))
+    if backend.name == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(primals)
+            out = function(*primals)
+        grads = tape.gradient(out, primals, output_gradients=cotangent)
+        return out, tuple(
+            tf.zeros_like(p) if g is None else g for g, p in zip(grads, primals, strict=True)
+        )
     raise NotImplementedError(f"{backend.name} has no autodiff")
 
 

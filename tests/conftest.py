@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-ALL_BACKENDS = ("numpy", "array_api_strict", "torch", "jax")
+ALL_BACKENDS = ("numpy", "array_api_strict", "torch", "jax", "tensorflow")
 
 
 def _selected() -> tuple[str, ...]:
@@ -42,6 +42,10 @@ class Backend:
             import torch
 
             return torch.asarray(array)
+        if self.name == "tensorflow":
+            import tensorflow as tf
+
+            return tf.constant(array)
         return self.xp.asarray(array, dtype=getattr(self.xp, dtype))
 
     def to_numpy(self, array: Any) -> np.ndarray:
@@ -49,6 +53,8 @@ class Backend:
             return array.detach().cpu().numpy()
         if self.name == "array_api_strict":
             return np.from_dlpack(array)
+        if self.name == "tensorflow":
+            return array.numpy()
         return np.asarray(array)
 
 
@@ -61,6 +67,10 @@ def _load(name: str) -> Backend:
             import jax.numpy as xp
         elif name == "torch":
             import array_api_compat.torch as xp
+        elif name == "tensorflow":
+            import tensorflow  # noqa: F401 - before geowarp's namespace, which needs it
+
+            from geowarp._compat import tensorflow as xp
         else:
             xp = importlib.import_module(name)
     except ImportError as error:
@@ -76,7 +86,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     return _load(request.param)
 
 
-@pytest.fixture(params=[name for name in ("torch", "jax") if name in _selected()])
+@pytest.fixture(params=[name for name in ("torch", "jax", "tensorflow") if name in _selected()])
 def autodiff_backend(request: pytest.FixtureRequest) -> Backend:
     """Each selected library with its own autodiff, where geowarp registers an adapter."""
     return _load(request.param)

@@ -78,6 +78,7 @@ Adapter = Callable[..., Any]
 _ADAPTER_MODULES: dict[str, str] = {
     "torch": "geowarp.torch._autograd",
     "jax": "geowarp.jax._autograd",
+    "tensorflow": "geowarp.tensorflow._autograd",
 }
 _ADAPTERS: dict[str, Adapter] = {}
 

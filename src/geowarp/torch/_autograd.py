@@ -26,11 +26,15 @@ class _CoreFunction(torch.autograd.Function):
         ctx.options = options
         residuals = output[1:]
         ctx.mark_non_differentiable(*residuals)
+        # no zero-filled "gradients" for the residual outputs: they are never used
+        ctx.set_materialize_grads(False)
         ctx.save_for_backward(*residuals)
 
     @staticmethod
     def backward(ctx: Any, cotangent: torch.Tensor, *_: Any) -> Any:
         needs = tuple(ctx.needs_input_grad[2:])
+        if cotangent is None:  # the output did not reach the loss
+            return (None, None, *(None for _ in needs))
         grads = ctx.op.vjp(
             tuple(ctx.saved_tensors), cotangent.contiguous(), needs=needs, **ctx.options
         )

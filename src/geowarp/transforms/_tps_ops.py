@@ -24,6 +24,23 @@ def _squared_distances(points: Any, centres: Any, xp: Any) -> Any:
     return dx * dx + dy * dy
 
 
+def _squared_distances_by_product(points: Any, centres: Any, xp: Any) -> Any:
+    """`_squared_distances` as one matrix product: ``|p|^2 - 2 p.c + |c|^2``.
+
+    One pass over the (N, K) result instead of five; rounding leaves distances
+    near 0 off by about eps * |p|^2, where the kernel is itself about 0.
+    """
+    ones_points = xp.ones((*points.shape[:-1], 1), dtype=points.dtype, device=array_device(points))
+    ones_centres = xp.ones(
+        (*centres.shape[:-1], 1), dtype=centres.dtype, device=array_device(centres)
+    )
+    squared_points = xp.sum(points * points, axis=-1, keepdims=True)
+    squared_centres = xp.sum(centres * centres, axis=-1, keepdims=True)
+    left = xp.concat([points, squared_points, ones_points], axis=-1)  # (..., N, 4)
+    right = xp.concat([-2 * centres, ones_centres, squared_centres], axis=-1)  # (..., K, 4)
+    return left @ xp.matrix_transpose(right)
+
+
 def _kernel(r2: Any, xp: Any) -> Any:
     """``U(r2) = r2 log r2``, 0 at r2 = 0."""
     # max(r2, tiny) keeps log finite; at r2 = 0 the product is 0 * finite = 0.
@@ -57,30 +74,25 @@ def system_matrix(centres: Any, regularization: float) -> Any:
     return xp.concat([top, bottom], axis=-2)
 
 
-def _affine_part(points: Any, affine: Any) -> Any:
-    # a_0 + a_x x + a_y y for points (..., N, 2) and affine coefficients (..., 3, 2)
-    return (
-        affine[..., None, 0, :]
-        + points[..., 0:1] * affine[..., None, 1, :]
-        + (points[..., 1:2] * affine[..., None, 2, :])
-    )
-
-
 def tps_forward(
     centres: Any, source: Any, points: Any, *, regularization: float
 ) -> tuple[Any, tuple[Any, ...]]:
     """Map ``points`` (..., N, 2) by the spline taking ``centres`` (..., K, 2) to ``source``."""
     xp = array_namespace(centres, source, points)
-    count = centres.shape[-2]
     system = system_matrix(centres, regularization)
-    zeros = xp.zeros((*source.shape[:-2], 3, 2), dtype=source.dtype, device=array_device(source))
+    zeros = xp.zeros_like(source[..., :3, :])  # shape from a slice: works for unknown batches
     coefficients = xp.linalg.solve(system, xp.concat([source, zeros], axis=-2))
     # Shared kernel centres and points (an STN's control grid and its output grid):
-    # the (N, K) kernel is built once for the whole batch and kept for the VJP.
-    kernel = _kernel(_squared_distances(points, centres, xp), xp)
-    out = matmul_shared(kernel, coefficients[..., :count, :], xp)
-    out = out + _affine_part(points, coefficients[..., count:, :])
-    return out, (centres, source, points, coefficients, kernel)
+    # the (N, K + 3) basis [U | 1 | x | y] is built once for the whole batch, used
+    # in one matrix product and kept for the VJP.
+    basis = xp.concat(
+        [
+            _kernel(_squared_distances_by_product(points, centres, xp), xp),
+            _affine_basis(points, xp),
+        ],
+        axis=-1,
+    )
+    return matmul_shared(basis, coefficients, xp), (centres, source, points, coefficients, basis)
 
 
 def tps_vjp(
@@ -91,14 +103,12 @@ def tps_vjp(
     needs: tuple[bool, ...] = (True, True, True),
 ) -> tuple[Any, Any, Any]:
     """Cotangents of (centres, source, points); the centres are held fixed (zero)."""
-    centres, source, points, coefficients, kernel = residuals
+    centres, source, points, coefficients, basis = residuals
     xp = array_namespace(centres, points, cotangent)
     count = centres.shape[-2]
     d_source = d_points = None
     if needs[1]:
-        d_weights = matmul_shared(kernel, cotangent, xp, transpose_left=True)
-        d_affine = matmul_shared(_affine_basis(points, xp), cotangent, xp, transpose_left=True)
-        d_coefficients = xp.concat([d_weights, d_affine], axis=-2)
+        d_coefficients = matmul_shared(basis, cotangent, xp, transpose_left=True)
         system = system_matrix(centres, regularization)
         d_source = xp.linalg.solve(system, d_coefficients)[..., :count, :]
         d_source = sum_to_shape(d_source, tuple(source.shape), xp)

@@ -1,0 +1,19 @@
+"""Collect the doctests of adapter folders only where their framework is installed."""
+
+from __future__ import annotations
+
+import importlib.util
+
+_ADAPTERS = {
+    "torch": ["src/geowarp/torch"],
+    "jax": ["src/geowarp/jax"],
+    "tensorflow": ["src/geowarp/tensorflow", "src/geowarp/_compat/tensorflow.py"],
+    "keras": ["src/geowarp/keras"],
+}
+
+collect_ignore = [
+    path
+    for framework, paths in _ADAPTERS.items()
+    if importlib.util.find_spec(framework) is None
+    for path in paths
+]

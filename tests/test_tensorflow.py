@@ -1,0 +1,315 @@
+"""TensorFlow: the native kernels against the portable code, gradients against torch,
+``tf.test.compute_gradient``, ``tf.function`` (traces, unknown batch, XLA) and placement.
+
+The core suite (test_contract, test_sampler_parity, ...) runs on the tensorflow
+backend through conftest's fixtures; this file holds what is TensorFlow's own.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+
+_SELECTED = os.environ.get("GEOWARP_TEST_BACKENDS") or "tensorflow"
+if "tensorflow" not in [name.strip() for name in _SELECTED.split(",")]:
+    pytest.skip("tensorflow backend not selected", allow_module_level=True)
+if os.environ.get("GEOWARP_REQUIRE_BACKENDS"):
+    import tensorflow as tf
+else:
+    tf = pytest.importorskip("tensorflow")
+
+import geowarp as gw  # noqa: E402
+from _helpers import COMBINATIONS, core_op, random_grid  # noqa: E402
+from geowarp._namespace import array_namespace, backend_name  # noqa: E402
+from geowarp.tensorflow import _native  # noqa: E402
+
+
+def _control_points() -> np.ndarray:
+    xs, ys = np.meshgrid(np.linspace(-1, 1, 3), np.linspace(-1, 1, 3))
+    return np.stack([xs.ravel(), ys.ravel()], axis=-1)
+
+
+def _transform(family: str, params: Any, control: Any = None) -> gw.Transform:
+    if family == "affine":
+        return gw.Affine(params)
+    if family == "projective":
+        return gw.Projective(params)
+    return gw.ThinPlateSpline.from_landmarks(params, control)
+
+
+def _params(family: str, rng: np.random.Generator, batch: int = 2) -> np.ndarray:
+    if family == "affine":
+        return np.eye(2, 3) + 0.15 * rng.normal(size=(batch, 2, 3))
+    if family == "projective":
+        matrix = np.eye(3) + 0.1 * rng.normal(size=(batch, 3, 3))
+        matrix[:, 2, :2] *= 0.5
+        return matrix
+    return _control_points() + 0.08 * rng.normal(size=(batch, 9, 2))
+
+
+def _tf_grads(image, params, family, control, out_shape, cotangent, **options):
+    with tf.GradientTape() as tape:
+        tape.watch([image, params])
+        out = gw.warp(image, _transform(family, params, control), out_shape, **options)
+    return out, *tape.gradient(out, [image, params], output_gradients=cotangent)
+
+
+def _relative(actual: Any, expected: np.ndarray) -> float:
+    return float(np.max(np.abs(np.asarray(actual) - expected)) / np.max(np.abs(expected)))
+
+
+# --------------------------------------------------------------------------- namespace
+
+
+def test_namespace_recognises_tensors_and_variables():
+    xp = array_namespace(tf.zeros(2), tf.Variable([1.0]))
+    assert backend_name(xp) == "tensorflow"
+    with pytest.raises(gw.GeowarpTypeError, match="TensorFlow tensors mixed"):
+        array_namespace(tf.zeros(2), np.zeros(2))
+
+
+def test_autograph_calls_geowarp_as_it_is():
+    """Conversion would only cost time: seconds per trace of a tf.function calling gw.warp."""
+    from tensorflow.python.autograph.impl import conversion
+
+    array_namespace(tf.zeros(1))  # the first TF tensor registers geowarp with AutoGraph
+    assert conversion.is_allowlisted(gw.warp)
+    assert conversion.is_allowlisted(gw.Affine.apply)
+
+
+def test_solve_broadcasts_like_the_standard(rng):
+    from geowarp._compat import tensorflow as xp
+
+    matrix = np.eye(4) + 0.1 * rng.normal(size=(4, 4))
+    rhs = rng.normal(size=(3, 4, 2))
+    expected = np.linalg.solve(matrix, rhs)
+    for left, right in ((matrix, rhs), (np.broadcast_to(matrix, (3, 4, 4)), rhs[:1])):
+        solved = xp.linalg.solve(tf.constant(left), tf.constant(right))
+        np.testing.assert_allclose(solved.numpy(), np.linalg.solve(left, right), atol=1e-12)
+    assert expected.shape == (3, 4, 2)
+
+
+# --------------------------------------------------------------------------- native == portable
+
+
+@pytest.mark.parametrize(("mode", "padding", "align_corners"), COMBINATIONS)
+def test_native_kernels_match_portable_code(rng, mode, padding, align_corners):
+    """The fast path, values and all three cotangents, against the core's forward and VJP.
+
+    A batch of 3 is scattered in unequal parts (see ``_native._batch_parts``).
+    """
+    image = tf.constant(rng.normal(size=(3, 3, 5, 7)))
+    grid = tf.constant(random_grid(rng, (3, 4, 6, 2)))
+    grid = tf.tensor_scatter_nd_update(grid, [[0, 0, 0, 0]], [np.nan])  # NaN reads the ring
+    fill = tf.constant(rng.normal(size=3) if padding == "constant" else np.zeros(3))
+    cotangent = tf.constant(rng.normal(size=(3, 3, 4, 6)))
+    options = {"padding": padding, "align_corners": align_corners}
+    op = core_op(mode)
+    expected, residuals = op.forward(image, grid, fill, **options)
+    expected_grads = op.vjp(residuals, cotangent, **options)
+    kernel = _native.KERNELS[op.name]
+    with tf.GradientTape() as tape:
+        tape.watch([image, grid, fill])
+        out = kernel(image, grid, fill, **options)
+    grads = tape.gradient(out, [image, grid, fill], output_gradients=cotangent)
+    np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=0, atol=1e-12)
+    for got, wanted in zip(grads, expected_grads, strict=True):
+        np.testing.assert_allclose(got.numpy(), wanted.numpy(), rtol=0, atol=1e-11)
+
+
+def test_int64_indices_give_the_same_result(rng, monkeypatch):
+    image = tf.constant(rng.normal(size=(2, 2, 6, 5)))
+    grid = tf.constant(random_grid(rng, (2, 3, 4, 2)))
+    fill = tf.zeros(2, dtype=tf.float64)
+
+    def run() -> list[np.ndarray]:
+        with tf.GradientTape() as tape:
+            tape.watch([image, grid])
+            out = _native.bilinear(image, grid, fill, padding="zeros", align_corners=False)
+        return [t.numpy() for t in (out, *tape.gradient(out, [image, grid]))]
+
+    narrow = run()
+    assert _native._index_dtype(2, 81) == tf.int32
+    monkeypatch.setattr(_native, "INT32_ROWS", 10)
+    assert _native._index_dtype(2, 81) == tf.int64
+    assert _native._index_dtype(None, 81) == tf.int64  # a batch unknown while tracing
+    for wide, expected in zip(run(), narrow, strict=True):
+        np.testing.assert_array_equal(wide, expected)
+
+
+# --------------------------------------------------------------------------- against torch
+
+
+@pytest.mark.parametrize("family", ["affine", "projective", "tps"])
+@pytest.mark.parametrize(("dtype", "tolerance"), [("float32", 1e-5), ("float64", 1e-10)])
+def test_parameter_gradients_match_torch(rng, family, dtype, tolerance):
+    torch = pytest.importorskip("torch")
+    image = rng.normal(size=(2, 3, 16, 20)).astype(dtype)
+    params = _params(family, rng).astype(dtype)
+    control = _control_points().astype(dtype)
+    cotangent = rng.normal(size=(2, 3, 12, 18)).astype(dtype)
+    out, d_image, d_params = _tf_grads(
+        tf.constant(image),
+        tf.constant(params),
+        family,
+        tf.constant(control),
+        (12, 18),
+        tf.constant(cotangent),
+    )
+    image_t = torch.tensor(image, requires_grad=True)
+    params_t = torch.tensor(params, requires_grad=True)
+    warped = gw.warp(image_t, _transform(family, params_t, torch.tensor(control)), (12, 18))
+    expected = torch.autograd.grad(warped, (image_t, params_t), torch.tensor(cotangent))
+    assert out.dtype == tf.as_dtype(dtype)
+    assert _relative(out, warped.detach().numpy()) < tolerance
+    assert _relative(d_image, expected[0].numpy()) < tolerance
+    assert _relative(d_params, expected[1].numpy()) < tolerance
+
+
+# --------------------------------------------------------------------------- tf.test
+
+
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection", "constant"])
+def test_compute_gradient(rng, padding):
+    """Theoretical against numerical Jacobians, float64, w.r.t. image, matrix and fill."""
+    image = tf.constant(rng.normal(size=(1, 2, 5, 6)))
+    theta = tf.constant(np.array([[[0.9, 0.2, 0.13], [-0.15, 1.1, 0.07]]]))
+    fill = tf.constant([0.3, -0.7], dtype=tf.float64)
+
+    def run(image: tf.Tensor, theta: tf.Tensor, fill: tf.Tensor) -> tf.Tensor:
+        return gw.warp(image, gw.Affine(theta), (4, 3), padding=padding, fill_value=fill)
+
+    theoretical, numerical = tf.test.compute_gradient(run, [image, theta, fill], delta=1e-6)
+    for got, wanted in zip(theoretical, numerical, strict=True):
+        np.testing.assert_allclose(got, wanted, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("family", ["projective", "tps"])
+def test_compute_gradient_transform_params(rng, family):
+    image = tf.constant(rng.normal(size=(1, 1, 6, 6)))
+    control = tf.constant(_control_points())
+
+    def run(params: tf.Tensor) -> tf.Tensor:
+        return gw.warp(image, _transform(family, params, control), (3, 4))
+
+    params = tf.constant(_params(family, rng, batch=1))
+    theoretical, numerical = tf.test.compute_gradient(run, [params], delta=1e-6)
+    np.testing.assert_allclose(theoretical[0], numerical[0], rtol=1e-6, atol=1e-7)
+
+
+# --------------------------------------------------------------------------- tf.function, XLA
+
+
+def _loss_and_grads(image: tf.Tensor, theta: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    with tf.GradientTape() as tape:
+        tape.watch([image, theta])
+        loss = tf.reduce_sum(gw.warp(image, gw.Affine(theta), (6, 7)) ** 2)
+    return (loss, *tape.gradient(loss, [image, theta]))
+
+
+def test_tf_function_traces_once(rng):
+    traces = []
+
+    @tf.function(reduce_retracing=True)
+    def step(image: tf.Tensor, theta: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        traces.append(1)
+        return _loss_and_grads(image, theta)
+
+    for _ in range(4):
+        image = tf.constant(rng.normal(size=(2, 3, 8, 9)), dtype=tf.float32)
+        theta = tf.constant(_params("affine", rng), dtype=tf.float32)
+        results = step(image, theta)
+        expected = _loss_and_grads(image, theta)
+        for got, wanted in zip(results, expected, strict=True):
+            np.testing.assert_allclose(got.numpy(), wanted.numpy(), rtol=1e-5, atol=1e-5)
+    assert len(traces) == 1
+
+
+def test_eager_kernels_trace_once_per_shape(rng):
+    image = tf.constant(rng.normal(size=(3, 2, 7, 5)))
+    before = _native.bilinear.forward_graph.experimental_get_tracing_count()
+    for _ in range(3):
+        _loss_and_grads(image, tf.constant(_params("affine", rng, batch=3)))
+    assert _native.bilinear.forward_graph.experimental_get_tracing_count() - before <= 1
+
+
+@pytest.mark.parametrize("family", ["affine", "projective"])
+def test_unknown_batch(rng, family):
+    """A batch unknown while tracing (as in a Keras model) gives the eager results.
+
+    ``gw.warp`` itself needs the batch size (for its allocation check), so the
+    grid is built as `geowarp.keras.Warp` builds it: ``apply`` on the pixel centres.
+    """
+    params_spec = tf.TensorSpec((None, 2 if family == "affine" else 3, 3), tf.float64)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 2, 5, 6), tf.float64), params_spec])
+    def step(image: tf.Tensor, params: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        with tf.GradientTape() as tape:
+            tape.watch([image, params])
+            out = gw.sample(image, _grid(_transform(family, params), (4, 3)))
+            loss = tf.reduce_sum(out**2)
+        return (out, *tape.gradient(loss, [image, params]))
+
+    def _grid(transform: gw.Transform, shape: tuple[int, int]) -> tf.Tensor:
+        points = gw.grid.base_grid(shape, like=transform.matrix)
+        mapped = transform.apply(tf.reshape(points, (-1, 2)))
+        return tf.reshape(mapped, (-1, *shape, 2))
+
+    for batch in (1, 3):
+        image = tf.constant(rng.normal(size=(batch, 2, 5, 6)))
+        params = tf.constant(_params(family, rng, batch))
+        with tf.GradientTape() as tape:
+            tape.watch([image, params])
+            out = gw.warp(image, _transform(family, params), (4, 3))
+            loss = tf.reduce_sum(out**2)
+        expected = (out, *tape.gradient(loss, [image, params]))
+        for got, wanted in zip(step(image, params), expected, strict=True):
+            np.testing.assert_allclose(got.numpy(), wanted.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("family", ["affine", "projective", "tps"])
+@pytest.mark.parametrize("padding", ["zeros", "reflection", "constant"])
+def test_jit_compile_matches_eager(rng, family, padding):
+    image = tf.constant(rng.normal(size=(2, 3, 9, 8)), dtype=tf.float32)
+    params = tf.constant(_params(family, rng), dtype=tf.float32)
+    control = tf.constant(_control_points(), dtype=tf.float32)
+    cotangent = tf.constant(rng.normal(size=(2, 3, 7, 10)), dtype=tf.float32)
+    options = {"padding": padding, "fill_value": 0.5}
+
+    def run(image: tf.Tensor, params: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        return _tf_grads(image, params, family, control, (7, 10), cotangent, **options)
+
+    compiled = tf.function(run, jit_compile=True)(image, params)
+    for got, wanted in zip(compiled, run(image, params), strict=True):
+        assert _relative(got, wanted.numpy()) < 1e-5  # XLA's float32 solve rounds its own way
+
+
+def test_jit_compile_nearest_matches_eager(rng):
+    image = tf.constant(rng.normal(size=(2, 3, 9, 8)))
+    grid = tf.constant(random_grid(rng, (2, 5, 4, 2)))
+
+    def run(image: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            out = gw.sample(image, grid, mode="nearest", padding="border")
+        return out, tape.gradient(out, image, output_gradients=tf.ones_like(out))
+
+    compiled = tf.function(run, jit_compile=True)(image)
+    for got, wanted in zip(compiled, run(image), strict=True):
+        np.testing.assert_array_equal(got.numpy(), wanted.numpy())
+
+
+# --------------------------------------------------------------------------- placement
+
+
+def test_results_stay_on_the_inputs_device(rng):
+    for device in [d.name for d in tf.config.list_logical_devices()]:
+        with tf.device(device):
+            image = tf.constant(rng.normal(size=(1, 1, 4, 4)), dtype=tf.float32)
+            theta = tf.constant(_params("affine", rng, 1), dtype=tf.float32)
+        _, d_image, d_theta = _tf_grads(image, theta, "affine", None, (3, 3), tf.ones((1, 1, 3, 3)))
+        out = gw.warp(image, gw.Affine(theta))
+        assert {out.device, d_image.device, d_theta.device} == {image.device}
