@@ -1,4 +1,7 @@
-"""Bad input fails early with an error that names the argument and shows what came."""
+"""Bad input fails early with an error that names the argument and shows what came.
+
+Every case runs on every backend: the arrays are made by the backend fixture.
+"""
 
 from __future__ import annotations
 
@@ -7,54 +10,113 @@ import pytest
 
 import geowarp as gw
 
-IMAGE = np.zeros((2, 1, 4, 4))
-GRID = np.zeros((2, 3, 3, 2))
 
-
-@pytest.mark.parametrize(
-    ("call", "error", "match"),
-    [
-        (lambda: gw.sample(IMAGE, GRID, mode="cubic"), gw.GeowarpValueError, "mode must be one of"),
-        (lambda: gw.sample(IMAGE, GRID, padding="wrap"), gw.GeowarpValueError, "padding must"),
-        (lambda: gw.sample(IMAGE[0], GRID), gw.GeowarpValueError, r"image must .*\(1, 4, 4\)"),
-        (lambda: gw.sample(IMAGE, GRID[..., :1]), gw.GeowarpValueError, r"grid must .*"),
-        (lambda: gw.sample(IMAGE, np.zeros((3, 3, 3, 2))), gw.GeowarpValueError, "batch 2"),
-        (lambda: gw.sample(IMAGE, GRID.astype(int)), gw.GeowarpTypeError, "grid must have a real"),
-        (
-            lambda: gw.sample(IMAGE, GRID, padding="constant", fill_value=np.zeros(3)),
+def _cases(a):
+    """(call, error, match) triples; ``a`` turns numpy values into backend arrays."""
+    image, grid, eye = a(np.zeros((2, 1, 4, 4))), a(np.zeros((2, 3, 3, 2))), a(np.eye(2, 3))
+    return {
+        "mode": (
+            lambda: gw.sample(image, grid, mode="cubic"),
+            gw.GeowarpValueError,
+            "mode must be one of",
+        ),
+        "padding": (
+            lambda: gw.sample(image, grid, padding="wrap"),
+            gw.GeowarpValueError,
+            "padding must",
+        ),
+        "image rank": (
+            lambda: gw.sample(image[0, ...], grid),
+            gw.GeowarpValueError,
+            r"image must .*\(1, 4, 4\)",
+        ),
+        "grid shape": (
+            lambda: gw.sample(image, grid[..., :1]),
+            gw.GeowarpValueError,
+            r"grid must .*",
+        ),
+        "batch": (
+            lambda: gw.sample(image, a(np.zeros((3, 3, 3, 2)))),
+            gw.GeowarpValueError,
+            "batch 2",
+        ),
+        "grid dtype": (
+            lambda: gw.sample(image, a(np.zeros((2, 3, 3, 2)), "int32")),
+            gw.GeowarpTypeError,
+            "grid must have a real",
+        ),
+        "empty image": (
+            lambda: gw.sample(a(np.zeros((1, 1, 0, 4))), grid[:1, ...]),
+            gw.GeowarpValueError,
+            "non-empty spatial size",
+        ),
+        "fill shape": (
+            lambda: gw.sample(image, grid, padding="constant", fill_value=np.zeros(3)),
             gw.GeowarpValueError,
             "fill_value",
         ),
-        (lambda: gw.Affine(np.zeros((2, 2))), gw.GeowarpValueError, r"matrix must .*\(2, 2\)"),
-        (lambda: gw.Affine(np.eye(2, 3, dtype=int)), gw.GeowarpTypeError, "matrix must have"),
-        (lambda: gw.Projective(np.eye(2, 3)), gw.GeowarpValueError, "matrix must"),
-        (lambda: gw.Affine.from_params(np.zeros(5)), gw.GeowarpValueError, r"params .*\(5,\)"),
-        (lambda: gw.Affine(np.eye(2, 3)).apply(np.zeros(2)), gw.GeowarpValueError, "points"),
-        (
-            lambda: gw.ThinPlateSpline(np.zeros((4, 2)), np.zeros((5, 2))),
+        "matrix shape": (
+            lambda: gw.Affine(a(np.zeros((2, 2)))),
+            gw.GeowarpValueError,
+            r"matrix must .*\(2, 2\)",
+        ),
+        "matrix dtype": (
+            lambda: gw.Affine(a(np.eye(2, 3), "int32")),
+            gw.GeowarpTypeError,
+            "matrix must have",
+        ),
+        "projective shape": (lambda: gw.Projective(eye), gw.GeowarpValueError, "matrix must"),
+        "params": (
+            lambda: gw.Affine.from_params(a(np.zeros(5))),
+            gw.GeowarpValueError,
+            r"params .*\(5,\)",
+        ),
+        "points": (lambda: gw.Affine(eye).apply(a(np.zeros(2))), gw.GeowarpValueError, "points"),
+        "landmarks": (
+            lambda: gw.ThinPlateSpline(a(np.zeros((4, 2))), a(np.zeros((5, 2)))),
             gw.GeowarpValueError,
             "same number of landmarks",
         ),
-        (lambda: gw.warp(IMAGE, np.eye(2, 3)), gw.GeowarpTypeError, "transform must be"),
-        (
-            lambda: gw.warp(IMAGE, gw.Affine(np.eye(2, 3)), (4, -1)),
+        "transform": (lambda: gw.warp(image, eye), gw.GeowarpTypeError, "transform must be"),
+        "negative out_shape": (
+            lambda: gw.warp(image, gw.Affine(eye), (4, -1)),
             gw.GeowarpValueError,
             "out_shape",
         ),
-        (
-            lambda: gw.warp(IMAGE, gw.Affine(np.eye(2, 3)), (4.5, 3)),
+        "fractional out_shape": (
+            lambda: gw.warp(image, gw.Affine(eye), (4.5, 3)),
             gw.GeowarpValueError,
             "out_shape",
         ),
-        (lambda: gw.Composed(), gw.GeowarpTypeError, "Composed needs"),
-    ],
-)
-def test_bad_input_names_the_argument(call, error, match):
+        "huge out_shape": (
+            lambda: gw.warp(image, gw.Affine(eye), (100_000, 100_000)),
+            gw.GeowarpValueError,
+            r"would need [\d,]+ bytes",
+        ),
+    }
+
+
+CASES = list(_cases(np.asarray))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_names_the_argument(backend, case):
+    call, error, match = _cases(backend.asarray)[case]
     with pytest.raises(error, match=match):
         call()
 
 
-def test_mixed_libraries_are_refused():
-    torch = pytest.importorskip("torch")
+def test_composed_needs_transforms():
+    with pytest.raises(gw.GeowarpTypeError, match="Composed needs"):
+        gw.Composed()
+
+
+def test_mixed_libraries_are_refused(backend):
+    other = np.zeros((1, 2, 2, 2)) if backend.name != "numpy" else None
+    if other is None:
+        pytest.importorskip("torch")
+        import torch
+
+        other = torch.zeros(1, 2, 2, 2, dtype=torch.float64)
     with pytest.raises(gw.GeowarpTypeError, match="one supported library"):
-        gw.sample(torch.zeros(1, 1, 4, 4), np.zeros((1, 2, 2, 2)))
+        gw.sample(backend.asarray(np.zeros((1, 1, 4, 4))), other)

@@ -73,9 +73,11 @@ class _Limit(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
-        ctx.save_for_backward(inputs[0])
+        # grid_sample keeps the output for its own backward: saving it costs nothing
+        ctx.save_for_backward(inputs[0], output)
 
     @staticmethod
     def backward(ctx: Any, cotangent: torch.Tensor) -> tuple[torch.Tensor, None]:
-        (grid,) = ctx.saved_tensors
-        return cotangent * (grid.abs() < COORDINATE_LIMIT), None
+        grid, limited = ctx.saved_tensors
+        # unchanged entries pass the gradient; clamped and NaN ones (NaN != x) do not
+        return torch.where(limited == grid, cotangent, 0.0), None
