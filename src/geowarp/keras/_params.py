@@ -23,45 +23,10 @@ import numpy as np
 from keras import ops
 
 from .._errors import GeowarpValueError
-from ..grid import check_shape
+from .._params import KINDS, check_control_grid, check_kind, param_count
 from ..transforms import Affine, Projective, ThinPlateSpline, Transform
 
 __all__ = ["KINDS", "check_control_grid", "check_kind", "param_count", "params_to_transform"]
-
-KINDS = ("affine", "projective", "tps")
-
-
-def check_kind(kind: Any, name: str = "transform") -> str:
-    """Return ``kind`` if it is one of `KINDS`, else raise naming the argument ``name``."""
-    if kind not in KINDS:
-        raise GeowarpValueError(f"{name} must be one of {KINDS}; got {kind!r}")
-    return str(kind)
-
-
-def check_control_grid(control_grid: Sequence[int]) -> tuple[int, int]:
-    """``control_grid`` as ``(rows, columns)``, each at least 2 (fewer are collinear)."""
-    rows, columns = check_shape(control_grid, "control_grid")
-    if rows < 2 or columns < 2:
-        raise GeowarpValueError(
-            f"control_grid needs at least 2 rows and 2 columns; got {tuple(control_grid)!r}"
-        )
-    return rows, columns
-
-
-def param_count(kind: str, control_grid: Sequence[int] = (4, 4)) -> int:
-    """How many numbers describe a ``kind`` of transform.
-
-    Examples
-    --------
-    >>> from geowarp.keras import param_count
-    >>> param_count("affine"), param_count("projective"), param_count("tps", (3, 5))
-    (6, 8, 30)
-    """
-    kind = check_kind(kind, "kind")
-    if kind == "tps":
-        rows, columns = check_control_grid(control_grid)
-        return 2 * rows * columns
-    return 6 if kind == "affine" else 8
 
 
 def control_points(control_grid: Sequence[int]) -> np.ndarray:

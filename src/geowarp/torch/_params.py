@@ -12,13 +12,12 @@ vector of zeros is the identity whatever the family:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import nn
 
 from .._errors import GeowarpTypeError, GeowarpValueError
-from ..grid import check_shape
+from .._params import KINDS, check_control_grid, check_kind, param_count
 from ..transforms import Affine, Projective, ThinPlateSpline, Transform
 
 __all__ = [
@@ -33,52 +32,10 @@ __all__ = [
     "transform_to_params",
 ]
 
-KINDS = ("affine", "projective", "tps")
 _MATRIX_FAMILIES: dict[str, type[Affine] | type[Projective]] = {
     "affine": Affine,
     "projective": Projective,
 }
-
-
-def check_kind(kind: Any, name: str = "kind", allowed: Sequence[str] = KINDS) -> str:
-    """Return ``kind`` if it is one of ``allowed``, else raise naming the argument ``name``."""
-    if kind not in allowed:
-        raise GeowarpValueError(f"{name} must be one of {tuple(allowed)}; got {kind!r}")
-    return str(kind)
-
-
-def check_control_grid(control_grid: Sequence[int]) -> tuple[int, int]:
-    """Return ``control_grid`` as ``(rows, columns)``, each at least 2, or raise."""
-    rows, columns = check_shape(control_grid, "control_grid")
-    if rows < 2 or columns < 2:
-        # one row or column of control points is collinear: the spline's system is singular
-        raise GeowarpValueError(
-            f"control_grid needs at least 2 rows and 2 columns; got {tuple(control_grid)!r}"
-        )
-    return rows, columns
-
-
-def param_count(kind: str, control_grid: Sequence[int] = (4, 4)) -> int:
-    """How many numbers a regression head predicts for a ``kind`` of transform.
-
-    Parameters
-    ----------
-    kind : {"affine", "projective", "tps"}
-        The transform family.
-    control_grid : (rows, columns)
-        The thin-plate spline's grid of control points; ignored by the matrix families.
-
-    Examples
-    --------
-    >>> from geowarp.torch import param_count
-    >>> param_count("affine"), param_count("projective"), param_count("tps", (3, 5))
-    (6, 8, 30)
-    """
-    kind = check_kind(kind)
-    if kind == "tps":
-        rows, columns = check_control_grid(control_grid)
-        return 2 * rows * columns
-    return _MATRIX_FAMILIES[kind]._num_params
 
 
 def tps_control_points(
