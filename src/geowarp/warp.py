@@ -28,7 +28,8 @@ def warp(
     Parameters
     ----------
     image : array of shape (B, C, H, W)
-        Floating-point image, channels first.
+        Image, channels first; floating or integer, with the dtype rules of
+        `geowarp.sample`.
     transform : Transform
         Maps output points to input points in the normalized frame. Its batch
         shape is ``()`` (one transform for every image) or ``(B,)``.

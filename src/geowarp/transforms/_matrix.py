@@ -38,7 +38,8 @@ class MatrixTransform(Transform):
     _param_rows: ClassVar[int]
     _grid_op: ClassVar[Op]
 
-    def _grid_rows(self) -> Any:
+    def _rows(self) -> Any:
+        """The rows of the matrix the point map uses: (..., 2, 3) affine, (..., 3, 3) projective."""
         raise NotImplementedError
 
     def __init__(self, matrix: Any) -> None:
@@ -72,7 +73,7 @@ class MatrixTransform(Transform):
 
     def _grid_on_axes(self, xs: Any, ys: Any) -> Any:
         # Separable: one broadcast add per pixel instead of a matrix product.
-        rows = self.xp.astype(self._grid_rows(), xs.dtype, copy=False)
+        rows = self.xp.astype(self._rows(), xs.dtype, copy=False)
         return call(self._grid_op, rows, xs, ys)
 
     def __matmul__(self, other: Transform) -> Transform:
@@ -125,7 +126,8 @@ class MatrixTransform(Transform):
         return flat[..., : self._num_params]
 
     def _normalized_rows(self) -> Any:
-        raise NotImplementedError
+        # the rows as_params reads; Projective removes its scale first
+        return self._rows()
 
 
 class Affine(MatrixTransform):
@@ -165,15 +167,12 @@ class Affine(MatrixTransform):
     _param_rows = 2
     _grid_op = AFFINE_GRID
 
-    def _grid_rows(self) -> Any:
+    def _rows(self) -> Any:
         return self._matrix[..., :2, :]
 
     @classmethod
     def _shapes(cls) -> tuple[tuple[int, int], ...]:
         return ((2, 3), (3, 3))
-
-    def _normalized_rows(self) -> Any:
-        return self._matrix[..., :2, :]
 
     def apply(self, points: Any) -> Any:
         """Map points (..., N, 2) to (..., N, 2).
@@ -186,7 +185,7 @@ class Affine(MatrixTransform):
         array([[2., 2.]])
         """
         points = check_points(points, self)
-        matrix = self.xp.astype(self._matrix[..., :2, :], points.dtype, copy=False)
+        matrix = self.xp.astype(self._rows(), points.dtype, copy=False)
         return call(AFFINE_APPLY, matrix, points)
 
     def inverse(self) -> Affine:
@@ -238,7 +237,7 @@ class Projective(MatrixTransform):
     _param_rows = 3
     _grid_op = PROJECTIVE_GRID
 
-    def _grid_rows(self) -> Any:
+    def _rows(self) -> Any:
         return self._matrix
 
     @classmethod
@@ -259,7 +258,7 @@ class Projective(MatrixTransform):
         array([[ 0.25, -1.  ]])
         """
         points = check_points(points, self)
-        matrix = self.xp.astype(self._matrix, points.dtype, copy=False)
+        matrix = self.xp.astype(self._rows(), points.dtype, copy=False)
         return call(PROJECTIVE_APPLY, matrix, points)
 
     def inverse(self) -> Projective:
