@@ -21,7 +21,7 @@ from geowarp.transforms._matrix_ops import (
     PROJECTIVE_APPLY,
     PROJECTIVE_GRID,
 )
-from geowarp.transforms._tps_ops import TPS_APPLY
+from geowarp.transforms._tps_ops import TPS_APPLY, TPS_GRID, grid_weights
 
 STEP = 1e-6
 RELATIVE = 1e-6
@@ -124,6 +124,16 @@ def test_tps_vjp(fd_backend, rng):
             rng,
             regularization=regularization,
         )
+
+
+def test_tps_grid_vjp(fd_backend, rng):
+    """The cached-weights form of the spline's grid, w.r.t. the source points."""
+    xs, ys = np.meshgrid(np.linspace(-1, 1, 3), np.linspace(-1, 1, 3))
+    centres = np.stack([xs.ravel(), ys.ravel()], axis=-1)
+    weights = grid_weights(centres, rng.uniform(-1.2, 1.2, size=(7, 2)), regularization=0.1)
+    for source_shape in ((2, 9, 2), (9, 2)):
+        source = centres + 0.1 * rng.normal(size=source_shape)
+        check_vjp(fd_backend, TPS_GRID, [weights, source], [1], rng)
 
 
 def test_separable_grid_vjps(fd_backend, rng):

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 import geowarp as gw  # noqa: E402
 from geowarp.autodiff import Op  # noqa: E402
 from geowarp.transforms._matrix_ops import AFFINE_APPLY, PROJECTIVE_APPLY  # noqa: E402
-from geowarp.transforms._tps_ops import TPS_APPLY  # noqa: E402
+from geowarp.transforms._tps_ops import TPS_APPLY, TPS_GRID  # noqa: E402
 
 
 def _plain(op: Op):
@@ -43,8 +43,9 @@ def _tensor(shape, generator, scale=1.0):
             lambda g: (_tensor((6, 2), g).detach(), _tensor((2, 6, 2), g), _tensor((5, 2), g)),
             {"regularization": 0.01},
         ),
+        (TPS_GRID, lambda g: (_tensor((7, 6), g).detach(), _tensor((2, 6, 2), g)), {}),
     ],
-    ids=["affine", "projective", "tps"],
+    ids=["affine", "projective", "tps", "tps_grid"],
 )
 def test_explicit_vjp_equals_autograd_of_forward(op, make_inputs, options, generator):
     inputs = make_inputs(generator)

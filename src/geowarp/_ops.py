@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from ._namespace import backend_name
 from ._namespace import device as array_device
 
-__all__ = ["broadcast_shapes", "matmul_shared", "scatter_add_rows", "sum_to_shape"]
+__all__ = [
+    "broadcast_shapes",
+    "content_key",
+    "matmul_shared",
+    "scatter_add_rows",
+    "sum_to_shape",
+]
 
 
 def scatter_add_rows(values: Any, indices: Any, num_rows: int, xp: Any) -> Any:
@@ -94,9 +101,39 @@ def matmul_shared(left: Any, right: Any, xp: Any, *, transpose_left: bool = Fals
     operand = xp.matrix_transpose(left) if transpose_left else left
     if backend_name(xp) != "torch" or left.ndim != 2 or right.ndim <= 2:
         return operand @ right
+    if transpose_left:  # (right^T @ left)^T: reads right (a grid's cotangent) in place
+        return xp.matrix_transpose(xp.matrix_transpose(right) @ left)
     batch, (rows, columns) = right.shape[:-2], right.shape[-2:]
     order = (right.ndim - 2, *range(right.ndim - 2), right.ndim - 1)
     folded = xp.reshape(xp.permute_dims(right, order), (rows, -1))
     product = xp.reshape(operand @ folded, (operand.shape[0], *batch, columns))
     # grid_sample and the samplers read grids far faster in row-major order
     return xp.permute_dims(product, (*range(1, len(batch) + 1), 0, len(batch) + 1)).contiguous()
+
+
+def content_key(array: Any, xp: Any) -> tuple[Any, ...] | None:
+    """A hashable key that changes whenever ``array``'s contents may have, or None.
+
+    None where no cheap, safe key exists: a library other than numpy and
+    torch, a tensor being traced or compiled, one that records gradients, or
+    an inference tensor (which has no version counter). NumPy arrays are keyed
+    by their values (``("value", ...)``: they carry no version counter); torch
+    tensors by identity and version counter (``("identity", ...)``), so a CUDA
+    tensor is never read back to the host. With an identity key the caller
+    keeps a weak reference to ``array`` to tell a reused ``id`` from the same
+    tensor.
+    """
+    name = backend_name(xp)
+    if name == "numpy":
+        return ("value", array.dtype.str, array.shape, array.tobytes())
+    if name == "torch":
+        torch = sys.modules["torch"]  # already imported: the array is a tensor
+        if (
+            torch.compiler.is_compiling()
+            or array.requires_grad
+            or array.is_inference()
+            or type(array) is not torch.Tensor  # subclasses, fake and functorch tensors
+        ):
+            return None
+        return ("identity", id(array), array._version, str(array.dtype), str(array.device))
+    return None

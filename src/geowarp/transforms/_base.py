@@ -89,20 +89,25 @@ class Transform(abc.ABC):
         batch = math.prod(self.batch_shape)
         itemsize = _itemsize(self.xp, self.dtype)
         check_allocation(batch * height * width * 2, itemsize, f"a sampling grid of {out_shape}")
-        xs, ys = base_axes((height, width), align_corners=align_corners, like=self._reference)
-        return self._grid_on_axes(xs, ys)
+        return self._grid(height, width, align_corners)
 
-    def _grid_on_axes(self, xs: Any, ys: Any) -> Any:
-        """`apply` at every point ``(xs[j], ys[i])``, shaped (*batch_shape, H, W, 2).
+    def _grid(self, height: int, width: int, align_corners: bool) -> Any:
+        """`apply` at every pixel centre of the `geowarp.grid` frame, (*batch_shape, H, W, 2).
 
-        Families whose map is separable along the axes override this with a
-        cheaper form; the contract tests pin every override to `apply`.
+        Families with a cheaper form override this (separable matrix maps,
+        cached spline weights); the contract tests pin every override to `apply`.
         """
         xp = self.xp
-        height, width = ys.shape[0], xs.shape[0]
-        points = xp.reshape(grid_from_axes(xs, ys, xp), (height * width, 2))
+        points = grid_points(height, width, align_corners, self._reference)
         mapped = self.apply(points)
         return xp.reshape(mapped, (*mapped.shape[:-2], height, width, 2))
+
+
+def grid_points(height: int, width: int, align_corners: bool, like: Any) -> Any:
+    """The pixel centres of `geowarp.grid.base_grid` as points (H * W, 2), like ``like``."""
+    xp = array_namespace(like)
+    xs, ys = base_axes((height, width), align_corners=align_corners, like=like)
+    return xp.reshape(grid_from_axes(xs, ys, xp), (height * width, 2))
 
 
 def check_points(points: Any, transform: Transform) -> Any:

@@ -9,6 +9,7 @@ from .._errors import GeowarpValueError
 from .._namespace import array_namespace
 from .._namespace import device as array_device
 from ..autodiff import Op, call
+from ..grid import base_axes
 from ._base import Transform, check_matrix, check_points
 from ._matrix_ops import AFFINE_APPLY, AFFINE_GRID, PROJECTIVE_APPLY, PROJECTIVE_GRID
 
@@ -71,10 +72,10 @@ class MatrixTransform(Transform):
         last = xp.broadcast_to(_eye(3, xp, self._matrix)[2:, :], (*self.batch_shape, 1, 3))
         return xp.concat([self._matrix, last], axis=-2)
 
-    def _grid_on_axes(self, xs: Any, ys: Any) -> Any:
+    def _grid(self, height: int, width: int, align_corners: bool) -> Any:
         # Separable: one broadcast add per pixel instead of a matrix product.
-        rows = self.xp.astype(self._rows(), xs.dtype, copy=False)
-        return call(self._grid_op, rows, xs, ys)
+        xs, ys = base_axes((height, width), align_corners=align_corners, like=self._reference)
+        return call(self._grid_op, self._rows(), xs, ys)
 
     def __matmul__(self, other: Transform) -> Transform:
         if isinstance(other, MatrixTransform):

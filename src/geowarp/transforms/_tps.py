@@ -8,8 +8,8 @@ from .._errors import GeowarpValueError, NotInvertibleError
 from .._namespace import array_namespace
 from .._ops import broadcast_shapes
 from ..autodiff import call
-from ._base import Transform, check_points
-from ._tps_ops import TPS_APPLY
+from ._base import Transform, check_points, grid_points
+from ._tps_ops import GRID_WEIGHTS, TPS_APPLY, TPS_GRID
 
 
 class ThinPlateSpline(Transform):
@@ -38,6 +38,14 @@ class ThinPlateSpline(Transform):
     ``gw.warp(source_image, tps, target_shape)`` moves the source landmarks
     onto the target ones. There is no closed-form inverse; fit one with the
     landmark roles swapped.
+
+    A sampling grid is ``W @ source_points`` with interpolation weights ``W``
+    (H_out * W_out, K) that depend only on the target points and the grid.
+    For numpy arrays and for torch tensors that need no gradient (an STN's
+    control-point buffer), geowarp keeps the weights of the last few grids
+    (at most 128 MiB, computed in float64) and rebuilds them only when the
+    target points change: by value on numpy, through the tensor's version
+    counter on torch. Elsewhere the grid is `apply` at the pixel centres.
 
     Examples
     --------
@@ -126,6 +134,19 @@ class ThinPlateSpline(Transform):
         target = xp.astype(self._target_points, points.dtype, copy=False)
         source = xp.astype(self._source_points, points.dtype, copy=False)
         return call(TPS_APPLY, target, source, points, regularization=self._regularization)
+
+    def _grid(self, height: int, width: int, align_corners: bool) -> Any:
+        centres = self._target_points
+        weights = GRID_WEIGHTS(
+            centres,
+            lambda: grid_points(height, width, align_corners, centres),
+            ("grid", height, width, align_corners),
+            regularization=self._regularization,
+        )
+        if weights is None:  # not cacheable: the spline at the pixel centres
+            return super()._grid(height, width, align_corners)
+        mapped = call(TPS_GRID, weights, self._source_points)
+        return self.xp.reshape(mapped, (*mapped.shape[:-2], height, width, 2))
 
     def inverse(self) -> Transform:
         """Raise `NotInvertibleError`: a thin-plate spline has no closed-form inverse."""

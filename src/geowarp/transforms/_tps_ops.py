@@ -5,15 +5,27 @@ The spline through kernel centres ``c_k`` (target points) is
 ``U(r^2) = r^2 log r^2``. Its coefficients solve ``L @ coef = [source; 0]``,
 linear in the source points, so the map's VJP w.r.t. them is one more solve
 with the (symmetric) ``L``.
+
+For a sampling grid the points and the centres rarely change between calls
+(an STN's output grid and control grid), so the map is best written as
+``f(points) = W @ source`` with interpolation weights ``W`` (N, K) that do
+not depend on the source points: `grid_weights` builds them, `GRID_WEIGHTS`
+keeps the last few, and `TPS_GRID` is the product and its VJP. Where the
+weights cannot be cached, the grid is `TPS_APPLY` at the pixel centres.
 """
 
 from __future__ import annotations
 
+import math
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from .._namespace import array_namespace
 from .._namespace import device as array_device
-from .._ops import matmul_shared, sum_to_shape
+from .._ops import content_key, matmul_shared, sum_to_shape
 from ..autodiff import Op
 
 
@@ -58,6 +70,15 @@ def _affine_basis(points: Any, xp: Any) -> Any:
     return xp.concat([ones, points], axis=-1)
 
 
+def _basis(points: Any, centres: Any, xp: Any) -> Any:
+    """``[U(|p - c_k|^2) | 1 | x | y]`` of shape (..., N, K + 3), batch dimensions broadcast."""
+    kernel = _kernel(_squared_distances_by_product(points, centres, xp), xp)
+    affine = _affine_basis(points, xp)
+    if tuple(affine.shape[:-1]) != tuple(kernel.shape[:-1]):  # batched centres, shared points
+        affine = xp.broadcast_to(affine, (*kernel.shape[:-1], 3))
+    return xp.concat([kernel, affine], axis=-1)
+
+
 def system_matrix(centres: Any, regularization: float) -> Any:
     """``L = [[U(c, c) + lambda I, P], [P^T, 0]]`` of shape (..., K + 3, K + 3)."""
     xp = array_namespace(centres)
@@ -85,13 +106,7 @@ def tps_forward(
     # Shared kernel centres and points (an STN's control grid and its output grid):
     # the (N, K + 3) basis [U | 1 | x | y] is built once for the whole batch, used
     # in one matrix product and kept for the VJP.
-    basis = xp.concat(
-        [
-            _kernel(_squared_distances_by_product(points, centres, xp), xp),
-            _affine_basis(points, xp),
-        ],
-        axis=-1,
-    )
+    basis = _basis(points, centres, xp)
     return matmul_shared(basis, coefficients, xp), (centres, source, points, coefficients, basis)
 
 
@@ -124,3 +139,129 @@ def tps_vjp(
 
 
 TPS_APPLY = Op("tps_apply", tps_forward, tps_vjp)
+
+
+def grid_weights(centres: Any, points: Any, *, regularization: float) -> Any:
+    """Weights ``W`` (..., N, K) with ``W @ source`` the spline's map of ``points`` (..., N, 2).
+
+    ``W = [U(points, centres) | 1 | x | y] @ inv(L)[:, :K]``, from one solve
+    with the system matrix; it depends on the centres and the points only.
+    """
+    xp = array_namespace(centres, points)
+    count = centres.shape[-2]
+    system = system_matrix(centres, regularization)
+    device = array_device(centres)
+    selector = xp.concat(  # [I_K; 0]: the columns of inv(L) that meet the source points
+        [
+            xp.eye(count, dtype=centres.dtype, device=device),
+            xp.zeros((3, count), dtype=centres.dtype, device=device),
+        ],
+        axis=-2,
+    )
+    columns = xp.linalg.solve(system, xp.broadcast_to(selector, (*system.shape[:-1], count)))
+    return _basis(points, centres, xp) @ columns
+
+
+def grid_forward(weights: Any, source: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``weights @ source``: (..., N, K) and (..., K, 2) to (..., N, 2)."""
+    xp = array_namespace(weights, source)
+    return matmul_shared(weights, source, xp), (weights, source)
+
+
+def grid_vjp(
+    residuals: tuple[Any, ...], cotangent: Any, *, needs: tuple[bool, ...] = (True, True)
+) -> tuple[Any, Any]:
+    """Cotangents of (weights, source); the weights come from the fixed centres (zero)."""
+    weights, source = residuals
+    xp = array_namespace(weights, source, cotangent)
+    d_source = None
+    if needs[1]:
+        d_source = matmul_shared(weights, cotangent, xp, transpose_left=True)
+        d_source = sum_to_shape(d_source, tuple(source.shape), xp)
+    return xp.zeros_like(weights), d_source
+
+
+TPS_GRID = Op("tps_grid", grid_forward, grid_vjp)
+
+
+class GridWeightCache:
+    """The `grid_weights` of the last few sampling grids, for centres that did not change.
+
+    An STN warps every batch with the same control points and output grid, so
+    the (N, K) weights are built once and reused. Entries are keyed by
+    `geowarp._ops.content_key` of the centres (values for numpy, identity and
+    version counter for torch) together with the grid's shape, frame, dtype
+    and the regularization. At most ``max_entries`` entries and ``max_bytes``
+    bytes are kept, least recently used first out; arrays with no content key
+    are never cached.
+    """
+
+    def __init__(self, max_entries: int = 8, max_bytes: int = 2**27) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple[Any, ...], tuple[Any, Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(
+        self,
+        centres: Any,
+        points: Callable[[], Any],
+        key: tuple[Any, ...],
+        *,
+        regularization: float,
+    ) -> Any:
+        """The cached `grid_weights` of ``centres`` and ``points()``, or None when not cacheable.
+
+        ``points`` builds the grid points on a miss; ``key`` names them (shape
+        and frame). Weights are computed in float64 where the device has it
+        (the spline's system is poorly conditioned for float32) and stored in
+        the centres' dtype.
+        """
+        xp = array_namespace(centres)
+        content = content_key(centres, xp)
+        if content is None:
+            return None
+        full_key = (*key, regularization, content)
+        with self._lock:
+            entry = self._entries.get(full_key)
+            if entry is not None and (entry[0] is None or entry[0]() is centres):
+                self._entries.move_to_end(full_key)
+                return entry[1]
+        precise = xp.astype(centres, _working_dtype(centres, xp), copy=False)
+        weights = grid_weights(
+            precise, xp.astype(points(), precise.dtype, copy=False), regularization=regularization
+        )
+        weights = xp.astype(weights, centres.dtype, copy=False)
+        size = math.prod(weights.shape) * (xp.finfo(weights.dtype).bits // 8)
+        if size > self.max_bytes:
+            return weights
+        reference = weakref.ref(centres) if content[0] == "identity" else None
+        with self._lock:
+            self._entries[full_key] = (reference, weights, size)
+            self._entries.move_to_end(full_key)
+            while len(self._entries) > self.max_entries or self.nbytes > self.max_bytes:
+                self._entries.popitem(last=False)
+        return weights
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the cached weights."""
+        return sum(size for _, _, size in self._entries.values())
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _working_dtype(array: Any, xp: Any) -> Any:
+    # float64 except on Apple's MPS devices, which have none
+    if getattr(array_device(array), "type", None) == "mps":
+        return array.dtype
+    return xp.float64
+
+
+GRID_WEIGHTS = GridWeightCache()
