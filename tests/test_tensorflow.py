@@ -120,6 +120,29 @@ def test_native_kernels_match_portable_code(rng, mode, padding, align_corners):
         np.testing.assert_allclose(got.numpy(), wanted.numpy(), rtol=0, atol=1e-11)
 
 
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+def test_native_false_runs_the_portable_code(rng, monkeypatch, mode):
+    """``native=False`` never reaches the TF kernels, and both paths agree."""
+    op = core_op(mode)
+    kernel = _native.KERNELS[op.name]
+    used = []
+    monkeypatch.setitem(
+        _native.KERNELS, op.name, lambda *args, **kwargs: used.append(1) or kernel(*args, **kwargs)
+    )
+    image = tf.constant(rng.normal(size=(2, 3, 5, 7)))
+    grid = tf.constant(random_grid(rng, (2, 4, 6, 2)))
+    results = {}
+    for native in (True, False):
+        with tf.GradientTape() as tape:
+            tape.watch([image, grid])
+            out = gw.sample(image, grid, mode=mode, padding="reflection", native=native)
+            loss = tf.reduce_sum(out * out)
+        results[native] = [out, *tape.gradient(loss, [image, grid])]
+        assert len(used) == 1, native  # the native call only
+    for got, wanted in zip(results[False], results[True], strict=True):
+        np.testing.assert_allclose(got.numpy(), wanted.numpy(), rtol=0, atol=1e-11)
+
+
 def test_int64_indices_give_the_same_result(rng, monkeypatch):
     image = tf.constant(rng.normal(size=(2, 2, 6, 5)))
     grid = tf.constant(random_grid(rng, (2, 3, 4, 2)))
@@ -236,38 +259,55 @@ def test_eager_kernels_trace_once_per_shape(rng):
     assert _native.bilinear.forward_graph.experimental_get_tracing_count() - before <= 1
 
 
-@pytest.mark.parametrize("family", ["affine", "projective"])
+@pytest.mark.parametrize("family", ["affine", "projective", "tps", "params"])
 def test_unknown_batch(rng, family):
-    """A batch unknown while tracing (as in a Keras model) gives the eager results.
+    """A batch unknown while tracing (as in a Keras model) gives the eager results."""
+    params_shape = {"affine": (2, 3), "projective": (3, 3), "tps": (9, 2), "params": (6,)}[family]
+    params_spec = tf.TensorSpec((None, *params_shape), tf.float64)
+    control = tf.constant(_control_points())
 
-    ``gw.warp`` itself needs the batch size (for its allocation check), so the
-    grid is built as `geowarp.keras.Warp` builds it: ``apply`` on the pixel centres.
-    """
-    params_spec = tf.TensorSpec((None, 2 if family == "affine" else 3, 3), tf.float64)
+    def make(params: tf.Tensor) -> gw.Transform:
+        if family == "params":
+            return gw.Affine.from_params(params)
+        return _transform(family, params, control)
 
-    @tf.function(input_signature=[tf.TensorSpec((None, 2, 5, 6), tf.float64), params_spec])
-    def step(image: tf.Tensor, params: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    def run(image: tf.Tensor, params: tf.Tensor) -> tuple[tf.Tensor, ...]:
         with tf.GradientTape() as tape:
             tape.watch([image, params])
-            out = gw.sample(image, _grid(_transform(family, params), (4, 3)))
+            out = gw.warp(image, make(params), (4, 3))
             loss = tf.reduce_sum(out**2)
         return (out, *tape.gradient(loss, [image, params]))
 
-    def _grid(transform: gw.Transform, shape: tuple[int, int]) -> tf.Tensor:
-        points = gw.grid.base_grid(shape, like=transform.matrix)
-        mapped = transform.apply(tf.reshape(points, (-1, 2)))
-        return tf.reshape(mapped, (-1, *shape, 2))
-
+    traced = tf.function(
+        run, input_signature=[tf.TensorSpec((None, 2, 5, 6), tf.float64), params_spec]
+    )
     for batch in (1, 3):
         image = tf.constant(rng.normal(size=(batch, 2, 5, 6)))
-        params = tf.constant(_params(family, rng, batch))
-        with tf.GradientTape() as tape:
-            tape.watch([image, params])
-            out = gw.warp(image, _transform(family, params), (4, 3))
-            loss = tf.reduce_sum(out**2)
-        expected = (out, *tape.gradient(loss, [image, params]))
-        for got, wanted in zip(step(image, params), expected, strict=True):
+        if family == "params":
+            params = tf.constant(0.1 * rng.normal(size=(batch, 6)))
+        else:
+            params = tf.constant(_params(family, rng, batch))
+        for got, wanted in zip(traced(image, params), run(image, params), strict=True):
             np.testing.assert_allclose(got.numpy(), wanted.numpy(), atol=1e-12)
+
+
+def test_variables_are_read_where_arrays_are_taken(rng):
+    """tf.Variable parameters, points and images work like tensors, gradients included."""
+    theta = tf.Variable(_params("affine", rng, 2))
+    image = tf.Variable(rng.normal(size=(2, 1, 5, 6)))
+    points = tf.Variable(rng.normal(size=(4, 2)))
+    with tf.GradientTape() as tape:
+        out = gw.warp(image, gw.Affine(theta), (3, 4))
+        mapped = gw.Affine.from_params(tf.Variable(tf.zeros((2, 6), tf.float64))).apply(points)
+        loss = tf.reduce_sum(out**2) + tf.reduce_sum(mapped)
+    d_theta, d_image = tape.gradient(loss, [theta, image])
+    _, d_image_tensor, d_theta_tensor = _tf_grads(
+        tf.constant(image), tf.constant(theta), "affine", None, (3, 4), 2 * out
+    )
+    np.testing.assert_allclose(d_theta.numpy(), d_theta_tensor.numpy(), atol=1e-12)
+    np.testing.assert_allclose(d_image.numpy(), d_image_tensor.numpy(), atol=1e-12)
+    tps = gw.ThinPlateSpline(tf.Variable(_control_points()), tf.Variable(_control_points()))
+    np.testing.assert_allclose(tps.apply(points).numpy(), points.numpy(), atol=1e-12)
 
 
 @pytest.mark.parametrize("family", ["affine", "projective", "tps"])

@@ -76,12 +76,16 @@ def test_numpy_centres_changed_in_place(rng):
     np.testing.assert_allclose(after, _expected(_NUMPY, tps), atol=1e-12)
 
 
-def test_weights_are_reused_while_the_centres_stay(rng):
+def test_weights_are_built_the_second_time_and_reused(rng):
     centres = _centres()
-    for step in range(3):
+    sizes = []
+    for _ in range(4):
         source = centres + 0.1 * rng.normal(size=(2, 9, 2))
         gw.ThinPlateSpline(source, centres.copy()).sampling_grid(SHAPE)  # equal values suffice
-        assert len(GRID_WEIGHTS) == 1, step
+        sizes.append(GRID_WEIGHTS.nbytes)
+    weights_bytes = SHAPE[0] * SHAPE[1] * 9 * 8
+    assert sizes == [0, weights_bytes, weights_bytes, weights_bytes]
+    assert len(GRID_WEIGHTS) == 1
 
 
 def test_cache_is_bounded():
@@ -92,11 +96,13 @@ def test_cache_is_bounded():
         return lambda: np.reshape(base_grid((n, n)), (-1, 2))
 
     for n in (4, 5, 6):
-        cache(centres, points(n), ("grid", n, n), regularization=0.0)
+        for _ in range(2):
+            cache(centres, points(n), ("grid", n, n), regularization=0.0)
     assert len(cache) == 2
     assert cache.nbytes == (5 * 5 + 6 * 6) * 9 * 8
     # weights over max_bytes are returned, never kept
-    big = cache(centres, points(128), ("grid", 128, 128), regularization=0.0)
+    for _ in range(2):
+        big = cache(centres, points(128), ("grid", 128, 128), regularization=0.0)
     assert big.shape == (128 * 128, 9)
     assert cache.nbytes <= 2**20
 
@@ -132,7 +138,7 @@ _NUMPY = _Numpy()
 
 
 class TestTorch:
-    """Torch tensors are keyed by identity and version counter."""
+    """Torch tensors: keyed by value on the CPU, by identity and version counter elsewhere."""
 
     @pytest.fixture(autouse=True)
     def _torch(self, torch_backend):
@@ -145,26 +151,50 @@ class TestTorch:
         source = self.torch.asarray(_centres() + 0.1 * rng.normal(size=(2, 9, 2)))
         return gw.ThinPlateSpline(source, centres, **kwargs)
 
+    def _check(self, tps):
+        for _ in range(3):  # mapped points, weights built, weights reused
+            np.testing.assert_allclose(
+                _grid(self.backend, tps), _expected(self.backend, tps), atol=1e-12
+            )
+
+    @pytest.fixture
+    def by_identity(self, monkeypatch):
+        """Key CPU tensors as accelerator tensors are keyed (no CUDA here)."""
+        from geowarp.transforms import _tps_ops
+
+        def identity_key(array, xp):
+            if array.requires_grad:
+                return None
+            return ("identity", id(array), array._version, str(array.dtype), str(array.device))
+
+        monkeypatch.setattr(_tps_ops, "content_key", identity_key)
+
     def test_changed_in_place(self, rng):
         centres = self.torch.asarray(_centres())
-        before = self._tps(centres, rng).sampling_grid(SHAPE)
+        before = [self._tps(centres, rng).sampling_grid(SHAPE) for _ in range(2)]
         with self.torch.no_grad():
             centres[4] += 0.3
         tps = self._tps(centres, rng)
-        assert not self.torch.allclose(before, tps.sampling_grid(SHAPE))
-        np.testing.assert_allclose(_grid(self.backend, tps), _expected(self.backend, tps))
+        assert not self.torch.allclose(before[1], tps.sampling_grid(SHAPE))
+        self._check(tps)
 
-    def test_reused_for_the_same_tensor_only(self, rng):
+    def test_identity_keys_follow_the_version_counter(self, rng, by_identity):
         centres = self.torch.asarray(_centres())
-        for _ in range(3):
-            self._tps(centres, rng).sampling_grid(SHAPE)
+        self._check(self._tps(centres, rng))
+        assert GRID_WEIGHTS.nbytes > 0
+        with self.torch.no_grad():
+            centres[4] += 0.3  # same tensor, new version
+        self._check(self._tps(centres, rng))
+
+    def test_identity_entries_go_with_their_tensor(self, rng, by_identity):
+        centres = self.torch.asarray(_centres())
+        self._check(self._tps(centres, rng))
         assert len(GRID_WEIGHTS) == 1
-        # a new tensor, even one that may reuse the old id, gets its own weights
         del centres
         gc.collect()
-        centres = self.torch.asarray(_centres() * 0.5)
-        tps = self._tps(centres, rng)
-        np.testing.assert_allclose(_grid(self.backend, tps), _expected(self.backend, tps))
+        assert len(GRID_WEIGHTS) == 0
+        # a new tensor, which may reuse the old id, gets its own weights
+        self._check(self._tps(self.torch.asarray(_centres() * 0.5), rng))
 
     def test_centres_that_need_gradients_are_not_cached_and_get_none(self, rng):
         centres = self.torch.asarray(_centres()).requires_grad_(True)
@@ -183,10 +213,17 @@ class TestTorch:
         )[0]
         self.torch.testing.assert_close(d_source, expected)
 
+    def test_gradients_through_cached_weights(self, rng):
+        centres = self.torch.asarray(_centres())
+        grads = []
+        for _ in range(3):
+            source = self.torch.asarray(_centres() + 0.1).requires_grad_(True)
+            grid = gw.ThinPlateSpline(source, centres).sampling_grid(SHAPE)
+            grads.append(self.torch.autograd.grad((grid**2).sum(), source)[0])
+        self.torch.testing.assert_close(grads[2], grads[0])  # cached path == mapped points
+
     def test_inference_tensors(self, rng):
         with self.torch.inference_mode():
             centres = self.torch.asarray(_centres())
             tps = self._tps(centres, rng)
-            grid = _grid(self.backend, tps)
-        np.testing.assert_allclose(grid, _expected(self.backend, tps))
-        assert len(GRID_WEIGHTS) == 0
+            self._check(tps)

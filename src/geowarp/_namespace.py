@@ -15,7 +15,7 @@ import array_api_compat
 
 from ._errors import GeowarpTypeError
 
-__all__ = ["array_namespace", "backend_name", "device"]
+__all__ = ["array_namespace", "backend_name", "device", "read_variable"]
 
 
 def array_namespace(*arrays: Any) -> Any:
@@ -92,3 +92,15 @@ def device(array: Any) -> Any:
 
         return tf_namespace.device(array)
     return array_api_compat.device(array)
+
+
+def read_variable(array: Any) -> Any:
+    """A TensorFlow variable's current value as a tensor; any other input unchanged.
+
+    The read is recorded by an active ``tf.GradientTape``, so gradients reach
+    the variable; geowarp's objects keep the value, as they keep any array.
+    """
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(array, tf.Variable):
+        return tf.convert_to_tensor(array)
+    return array

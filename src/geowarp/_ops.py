@@ -116,12 +116,12 @@ def content_key(array: Any, xp: Any) -> tuple[Any, ...] | None:
 
     None where no cheap, safe key exists: a library other than numpy and
     torch, a tensor being traced or compiled, one that records gradients, or
-    an inference tensor (which has no version counter). NumPy arrays are keyed
-    by their values (``("value", ...)``: they carry no version counter); torch
-    tensors by identity and version counter (``("identity", ...)``), so a CUDA
-    tensor is never read back to the host. With an identity key the caller
-    keeps a weak reference to ``array`` to tell a reused ``id`` from the same
-    tensor.
+    an inference tensor off the CPU (which has no version counter). Arrays in host memory
+    are keyed by their values (``("value", ...)``; meant for small arrays);
+    torch tensors on accelerators by identity and version counter
+    (``("identity", ...)``), so they are never read back to the host. With an
+    identity key the caller keeps a weak reference to ``array`` to tell a
+    reused ``id`` from the same tensor.
     """
     name = backend_name(xp)
     if name == "numpy":
@@ -131,9 +131,13 @@ def content_key(array: Any, xp: Any) -> tuple[Any, ...] | None:
         if (
             torch.compiler.is_compiling()
             or array.requires_grad
-            or array.is_inference()
             or type(array) is not torch.Tensor  # subclasses, fake and functorch tensors
         ):
+            return None
+        if array.device.type == "cpu":  # small: reading the values is cheaper than a miss
+            values = array.to(torch.float64).numpy()  # exact for every float dtype
+            return ("value", str(array.dtype), tuple(array.shape), values.tobytes())
+        if array.is_inference():  # no version counter
             return None
         return ("identity", id(array), array._version, str(array.dtype), str(array.device))
     return None

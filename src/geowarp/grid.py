@@ -48,6 +48,14 @@ def check_allocation(count: int, itemsize: int, what: str) -> None:
         )
 
 
+def known_count(*sizes: int | None) -> int:
+    """The product of ``sizes``, each unknown size (None, as while tracing) counted as 1."""
+    count = 1
+    for size in sizes:  # a plain loop: torch.compile traces it without a graph break
+        count *= 1 if size is None else int(size)
+    return count
+
+
 def check_shape(shape: Any, name: str) -> tuple[int, int]:
     """Return ``shape`` as a pair ``(H, W)`` of non-negative ints or raise naming ``name``."""
     try:

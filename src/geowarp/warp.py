@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from ._errors import GeowarpTypeError, GeowarpValueError
-from .grid import check_allocation, check_shape
+from ._namespace import read_variable
+from .grid import check_allocation, check_shape, known_count
 from .samplers import sample
 from .transforms import Transform
 
@@ -42,7 +42,7 @@ def warp(
     -------
     out : array of shape (B, C, H_out, W_out)
         In the image's dtype. Differentiable w.r.t. the image and the
-        transform's arrays on PyTorch and JAX.
+        transform's arrays on PyTorch, JAX and TensorFlow.
 
     Examples
     --------
@@ -59,6 +59,7 @@ def warp(
         raise GeowarpTypeError(
             f"transform must be a geowarp Transform; got {type(transform).__name__}"
         )
+    image = read_variable(image)
     if getattr(image, "ndim", None) != 4:
         raise GeowarpValueError(
             f"image must have shape (B, C, H, W); got shape {tuple(getattr(image, 'shape', ()))}"
@@ -68,8 +69,9 @@ def warp(
             f"transform batch shape must be () or (B,); got {transform.batch_shape}"
         )
     shape = tuple(image.shape[-2:]) if out_shape is None else check_shape(out_shape, "out_shape")
-    batch = max(image.shape[0], math.prod(transform.batch_shape))
-    check_allocation(batch * image.shape[1] * shape[0] * shape[1], 8, f"a warp to {shape}")
+    batch = max(known_count(image.shape[0]), known_count(*transform.batch_shape))
+    count = batch * known_count(image.shape[1]) * shape[0] * shape[1]
+    check_allocation(count, 8, f"a warp to {shape}")
     grid = transform.sampling_grid(shape, align_corners=align_corners)
     return sample(
         image,

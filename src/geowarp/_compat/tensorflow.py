@@ -215,14 +215,11 @@ def linspace(
     device: Any = None,
     endpoint: builtins.bool = True,
 ) -> tf.Tensor:
-    """``num`` evenly spaced values, computed in float64 and rounded once, as numpy does."""
-    divisions = (num - 1) if endpoint else num
-    step = (stop - start) / divisions if divisions > 0 else 0.0
+    """``num`` evenly spaced values: numpy's, as one constant (one op, not a chain of them)."""
+    dtype = tf.as_dtype(dtype or tf.float64)
+    values = np.linspace(start, stop, num, endpoint=endpoint).astype(dtype.as_numpy_dtype)
     with _placed(device):
-        values = tf.range(num, dtype=tf.float64) * step + start
-        if endpoint and num > 1:
-            values = tf.concat([values[:-1], tf.constant([stop], dtype=tf.float64)], axis=0)
-        return tf.cast(values, dtype or tf.float64)
+        return tf.constant(values, dtype=dtype)
 
 
 def reshape(x: Any, /, shape: Sequence[int | None], *, copy: Any = None) -> tf.Tensor:

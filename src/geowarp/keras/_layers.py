@@ -9,8 +9,9 @@ import keras
 from keras import ops
 
 from .._errors import GeowarpTypeError, GeowarpValueError
-from ..grid import base_grid, check_shape
-from ..samplers import MODES, PADDINGS, sample
+from ..grid import check_shape
+from ..samplers import MODES, PADDINGS
+from ..warp import warp
 from ._params import check_control_grid, check_kind, param_count, params_to_transform
 
 __all__ = ["SpatialTransformer", "Warp"]
@@ -105,14 +106,11 @@ class Warp(keras.layers.Layer):
             image = ops.transpose(image, (0, 3, 1, 2))
         transform = params_to_transform(params, self.transform, self.control_grid)
         out_shape = self.out_shape or tuple(int(s) for s in image.shape[2:])
-        # transform.apply on the pixel centres and gw.sample, as gw.warp does, with a
-        # batch that may stay unknown until run time (a Keras model traced by TensorFlow)
-        points = base_grid(out_shape, align_corners=self.align_corners, like=params)
-        mapped = transform.apply(ops.reshape(points, (out_shape[0] * out_shape[1], 2)))
-        grid = ops.reshape(mapped, (-1, *out_shape, 2))
-        out = sample(
+        # the batch may stay unknown until run time (a Keras model traced by TensorFlow)
+        out = warp(
             image,
-            grid,
+            transform,
+            out_shape,
             mode=self.mode,
             padding=self.padding,
             align_corners=self.align_corners,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import array_api_compat
 
 from .._errors import GeowarpTypeError, GeowarpValueError
-from .._namespace import array_namespace, backend_name
+from .._namespace import array_namespace, backend_name, read_variable
 from .._namespace import device as array_device
 from ..autodiff import call
 from ._bilinear import BILINEAR
@@ -57,8 +58,10 @@ def sample(
         image's library is differentiable; numpy arrays are taken as constants.
     native : bool
         Use the library's own kernel when it has the same semantics
-        (``torch.nn.functional.grid_sample`` on PyTorch); False forces the
-        portable array-API code. Both give the same values and gradients.
+        (``torch.nn.functional.grid_sample`` on PyTorch; TensorFlow's gathers
+        and segment sums in the layout its kernels and XLA prefer); False
+        forces the portable array-API code. Both give the same values and
+        gradients.
 
     Returns
     -------
@@ -75,6 +78,7 @@ def sample(
     >>> gw.sample(image, grid, padding="constant", fill_value=10.0)
     array([[[[ 2.5 ,  8.75, 10.  ]]]])
     """
+    image, grid, fill_value = (read_variable(a) for a in (image, grid, fill_value))
     xp = array_namespace(image, grid)
     _check(image, grid, mode, padding, xp)
     out_dtype, image_dtype, grid_dtype = _dtypes(image.dtype, grid.dtype, mode, xp)
@@ -82,17 +86,26 @@ def sample(
     grid = xp.astype(grid, grid_dtype, copy=False)
     image, grid = _broadcast_batch(image, grid, xp)
     fill = _fill(fill_value if padding == "constant" else 0.0, image.shape[1], image, xp)
-    if native and backend_name(xp) == "torch" and image_dtype == grid_dtype:
+    options = {"padding": padding, "align_corners": bool(align_corners)}
+    kernel = _native_kernel(backend_name(xp), mode) if native else None
+    if kernel is not None and image_dtype == grid_dtype:
+        out = kernel(image, grid, fill, **options)
+    else:
+        out = call(_OPS[mode], image, grid, fill, **options)
+    return xp.astype(out, out_dtype, copy=False)
+
+
+def _native_kernel(library: str, mode: str) -> Any:
+    """The library's own sampler, differentiable, with the core op's signature; or None."""
+    if library == "torch":
         from ..torch._native import grid_sample
 
-        out = grid_sample(
-            image, grid, fill, mode=mode, padding=padding, align_corners=align_corners
-        )
-    else:
-        out = call(
-            _OPS[mode], image, grid, fill, padding=padding, align_corners=bool(align_corners)
-        )
-    return xp.astype(out, out_dtype, copy=False)
+        return functools.partial(grid_sample, mode=mode)
+    if library == "tensorflow":
+        from ..tensorflow._native import KERNELS
+
+        return KERNELS[_OPS[mode].name]
+    return None
 
 
 def _check(image: Any, grid: Any, mode: str, padding: str, xp: Any) -> None:

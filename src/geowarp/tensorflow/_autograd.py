@@ -1,18 +1,24 @@
 """Wire core ops into TensorFlow autodiff with ``tf.custom_gradient``: wiring only, no maths.
 
-The samplers take TensorFlow's own kernels (`geowarp.tensorflow._native`),
-which follow the portable code value for value and gradient for gradient;
-every other op runs the core's forward and VJP.
+Every op runs the core's forward and VJP (`geowarp.sample` picks the TF
+sampler kernels of `geowarp.tensorflow._native` itself unless
+``native=False``). They run as XLA-compiled
+``tf.function``s (``jit_compile=True``), compiled once per op, setting, shape
+and dtype: eagerly and inside a ``tf.function`` each step is one fused
+program instead of a chain of small TensorFlow kernels (2-4x faster on the
+CPU), and inside ``tf.function(jit_compile=True)`` they join the caller's
+program.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import tensorflow as tf
 
 from ..autodiff import Op
-from ._native import KERNELS
+from ._native import placed_like
 
 
 def call(op: Op, arrays: tuple[tf.Tensor, ...], options: dict[str, Any]) -> tf.Tensor:
@@ -31,19 +37,34 @@ def call(op: Op, arrays: tuple[tf.Tensor, ...], options: dict[str, Any]) -> tf.T
     [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]
     """
     tensors = tuple(tf.convert_to_tensor(a) for a in arrays)  # a tf.Variable reads once
-    kernel = KERNELS.get(op.name)
-    if kernel is not None:
-        return kernel(*tensors, **options)
-    return _differentiable(op, options)(*tensors)
+    with placed_like(tensors[0]):
+        return _differentiable(op, options)(*tensors)
+
+
+@functools.lru_cache(maxsize=128)
+def _compiled(op: Op, options: tuple[tuple[str, Any], ...]) -> tuple[Any, Any]:
+    """``op``'s forward and VJP as XLA-compiled ``tf.function``s, for one set of options."""
+    settings = dict(options)
+    forward = tf.function(
+        lambda *arrays: op.forward(*arrays, **settings), autograph=False, jit_compile=True
+    )
+    vjp = tf.function(
+        lambda residuals, cotangent: op.vjp(residuals, cotangent, **settings),
+        autograph=False,
+        jit_compile=True,
+    )
+    return forward, vjp
 
 
 def _differentiable(op: Op, options: dict[str, Any]) -> Any:
+    forward, vjp = _compiled(op, tuple(sorted(options.items())))
+
     @tf.custom_gradient
     def apply(*arrays: tf.Tensor) -> Any:
-        out, residuals = op.forward(*arrays, **options)
+        out, residuals = forward(*arrays)
 
         def gradient(cotangent: tf.Tensor) -> list[Any]:
-            return list(op.vjp(residuals, cotangent, **options))
+            return list(vjp(residuals, cotangent))
 
         return out, gradient
 

@@ -22,9 +22,9 @@ or a Keras model); indices are ``int32`` while every row of the padded image
 fits in one, ``int64`` otherwise. Coordinates are clamped into the padding
 ring, so every index is in range (TensorFlow's CPU gather checks).
 
-In eager mode each step runs as a cached ``tf.function`` (one trace per
-shape, dtype and setting), placed on the image's device; inside a
-``tf.function`` the ops join the caller's graph, so XLA sees them whole.
+Each step runs as an XLA-compiled ``tf.function`` (one trace and one
+compilation per shape, dtype and setting), eagerly on the image's device and
+inside a caller's ``tf.function`` as one call in its graph.
 
 tests/test_tensorflow.py pins these kernels to the portable code (values and
 gradients).
@@ -43,7 +43,7 @@ from .._compat import tensorflow as xp
 from .._errors import GeowarpValueError
 from ..samplers._coordinates import padded_channels_last, source_pixels
 
-__all__ = ["INT32_ROWS", "KERNELS", "Kernel", "bilinear", "nearest"]
+__all__ = ["INT32_ROWS", "KERNELS", "Kernel", "bilinear", "nearest", "placed_like"]
 
 
 def _static_sizes(image: tf.Tensor, grid: tf.Tensor) -> tuple[int, int, int, int, int]:
@@ -270,14 +270,14 @@ class Kernel:
     Attributes
     ----------
     forward_graph, backward_graph : tf.types.experimental.PolymorphicFunction
-        The steps as ``tf.function`` for eager callers: one trace per shape,
-        dtype and setting, reused by every later call.
+        The steps as XLA-compiled ``tf.function``: one trace per shape, dtype
+        and setting, reused by every later call.
     """
 
     def __init__(self, forward: Forward, backward: Backward) -> None:
         self.forward, self.backward = forward, backward
-        self.forward_graph = tf.function(forward, autograph=False)
-        self.backward_graph = tf.function(backward, autograph=False)
+        self.forward_graph = tf.function(forward, autograph=False, jit_compile=True)
+        self.backward_graph = tf.function(backward, autograph=False, jit_compile=True)
 
     def __call__(
         self,
@@ -288,25 +288,27 @@ class Kernel:
         padding: str,
         align_corners: bool,
     ) -> tf.Tensor:
-        eager = tf.executing_eagerly()
-        forward, backward = (
-            (self.forward_graph, self.backward_graph) if eager else (self.forward, self.backward)
-        )
         image_shape = _static_sizes(image, grid)[:3]
 
         @tf.custom_gradient
         def apply(image: tf.Tensor, grid: tf.Tensor, fill: tf.Tensor) -> Any:
-            out, residuals = forward(image, grid, fill, padding, align_corners)
+            out, residuals = self.forward_graph(image, grid, fill, padding, align_corners)
 
             def gradient(cotangent: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-                return backward(residuals, cotangent, image_shape, padding, align_corners)
+                return self.backward_graph(
+                    residuals, cotangent, image_shape, padding, align_corners
+                )
 
             return out, gradient
 
-        # eager: run where the image is (TF would otherwise pick a GPU for CPU inputs);
-        # traced: leave placement to the caller's graph
-        with tf.device(image.device) if eager else contextlib.nullcontext():
+        with placed_like(image):
             return apply(image, grid, fill)
+
+
+def placed_like(array: tf.Tensor) -> Any:
+    """Eagerly, run where ``array`` is (TF would otherwise pick a GPU for CPU inputs);
+    traced, leave placement to the caller's graph."""
+    return tf.device(array.device) if tf.executing_eagerly() else contextlib.nullcontext()
 
 
 bilinear = Kernel(_bilinear_forward, _bilinear_backward)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import abc
-import math
 from collections.abc import Sequence
 from typing import Any, final
 
 from .._errors import GeowarpTypeError, GeowarpValueError
-from .._namespace import array_namespace
+from .._namespace import array_namespace, read_variable
 from .._namespace import device as array_device
-from ..grid import base_axes, check_allocation, check_shape, grid_from_axes
+from ..grid import base_axes, check_allocation, check_shape, grid_from_axes, known_count
 
 
 class Transform(abc.ABC):
@@ -86,7 +85,7 @@ class Transform(abc.ABC):
             Normalized source coordinates, ready for `geowarp.sample`.
         """
         height, width = check_shape(out_shape, "out_shape")
-        batch = math.prod(self.batch_shape)
+        batch = known_count(*self.batch_shape)  # an unknown batch (tracing) counts as 1
         itemsize = _itemsize(self.xp, self.dtype)
         check_allocation(batch * height * width * 2, itemsize, f"a sampling grid of {out_shape}")
         return self._grid(height, width, align_corners)
@@ -112,6 +111,7 @@ def grid_points(height: int, width: int, align_corners: bool, like: Any) -> Any:
 
 def check_points(points: Any, transform: Transform) -> Any:
     """Validate ``points`` (..., N, 2) for ``transform`` and give them its dtype."""
+    points = read_variable(points)
     xp = array_namespace(points, transform._reference)
     if points.ndim < 2 or points.shape[-1] != 2:
         raise GeowarpValueError(f"points must have shape (..., N, 2); got {tuple(points.shape)}")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from .._errors import GeowarpValueError
-from .._namespace import array_namespace
+from .._namespace import array_namespace, read_variable
 from .._namespace import device as array_device
 from ..autodiff import Op, call
 from ..grid import base_axes
@@ -44,7 +44,7 @@ class MatrixTransform(Transform):
         raise NotImplementedError
 
     def __init__(self, matrix: Any) -> None:
-        self._matrix = check_matrix(matrix, self._shapes(), "matrix")
+        self._matrix = check_matrix(read_variable(matrix), self._shapes(), "matrix")
 
     @classmethod
     def _shapes(cls) -> tuple[tuple[int, int], ...]:
@@ -69,7 +69,8 @@ class MatrixTransform(Transform):
         xp = self.xp
         if self._matrix.shape[-2] == 3:
             return self._matrix
-        last = xp.broadcast_to(_eye(3, xp, self._matrix)[2:, :], (*self.batch_shape, 1, 3))
+        # [0, 0, 1] per item; zeros_like keeps a batch unknown while tracing
+        last = xp.zeros_like(self._matrix[..., :1, :]) + _eye(3, xp, self._matrix)[2:, :]
         return xp.concat([self._matrix, last], axis=-2)
 
     def _grid(self, height: int, width: int, align_corners: bool) -> Any:
@@ -106,24 +107,23 @@ class MatrixTransform(Transform):
     @classmethod
     def from_params(cls, params: Any) -> Any:
         """The IC-STN parameterisation: identity plus ``params`` laid out row by row."""
+        params = read_variable(params)
         xp = array_namespace(params)
         if params.ndim < 1 or params.shape[-1] != cls._num_params:
             raise GeowarpValueError(
                 f"params must have shape (..., {cls._num_params}); got {tuple(params.shape)}"
             )
-        batch = tuple(params.shape[:-1])
         padding = cls._param_rows * 3 - cls._num_params
-        if padding:
-            zeros = xp.zeros((*batch, padding), dtype=params.dtype, device=array_device(params))
-            params = xp.concat([params, zeros], axis=-1)
-        rows = xp.reshape(params, (*batch, cls._param_rows, 3))
+        if padding:  # zeros_like of a slice: the batch may be unknown while tracing
+            params = xp.concat([params, xp.zeros_like(params[..., :padding])], axis=-1)
+        rows = xp.stack([params[..., 3 * i : 3 * i + 3] for i in range(cls._param_rows)], axis=-2)
         return cls(rows + _eye(cls._param_rows, xp, params))
 
     def as_params(self) -> Any:
         """The inverse of `from_params`: the matrix minus the identity, row by row."""
         xp = self.xp
         rows = self._normalized_rows() - _eye(self._param_rows, xp, self._matrix)
-        flat = xp.reshape(rows, (*self.batch_shape, self._param_rows * 3))
+        flat = xp.concat([rows[..., i, :] for i in range(self._param_rows)], axis=-1)
         return flat[..., : self._num_params]
 
     def _normalized_rows(self) -> Any:

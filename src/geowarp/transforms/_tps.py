@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._errors import GeowarpValueError, NotInvertibleError
-from .._namespace import array_namespace
+from .._namespace import array_namespace, read_variable
 from .._ops import broadcast_shapes
 from ..autodiff import call
 from ._base import Transform, check_points, grid_points
@@ -63,6 +63,7 @@ class ThinPlateSpline(Transform):
     def __init__(
         self, source_points: Any, target_points: Any, *, regularization: float = 0.0
     ) -> None:
+        source_points, target_points = read_variable(source_points), read_variable(target_points)
         xp = array_namespace(source_points, target_points)
         for name, points in (("source_points", source_points), ("target_points", target_points)):
             if points.ndim < 2 or points.shape[-1] != 2:
