@@ -13,6 +13,7 @@ import pytest
 
 import geowarp as gw
 from geowarp.grid import pixel_to_normalized
+from geowarp.transforms._base import flatten, unflatten
 
 
 def _control_grid() -> np.ndarray:
@@ -190,3 +191,16 @@ def test_tps_interpolates_landmarks(backend, rng):
     )
     residual = np.abs(backend.to_numpy(smooth.apply(backend.asarray(target))) - source).max()
     assert residual > 1e-3  # regularization trades exactness for smoothness
+
+
+def test_flatten_round_trip(backend, rng, family):
+    """A transform rebuilt around its arrays (as compiled functions carry it) maps the same."""
+    transform = FAMILIES[family](backend, rng, (2,), "float64")
+    leaves, structure = flatten(transform)
+    assert hash(structure) == hash(flatten(transform)[1])
+    rebuilt = unflatten(structure, leaves)
+    assert type(rebuilt) is type(transform)
+    points = backend.asarray(rng.uniform(-1, 1, size=(5, 2)))
+    np.testing.assert_array_equal(
+        backend.to_numpy(rebuilt.apply(points)), backend.to_numpy(transform.apply(points))
+    )

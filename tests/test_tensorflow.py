@@ -24,7 +24,7 @@ else:
 import geowarp as gw  # noqa: E402
 from _helpers import COMBINATIONS, core_op, random_grid  # noqa: E402
 from geowarp._namespace import array_namespace, backend_name  # noqa: E402
-from geowarp.tensorflow import _native  # noqa: E402
+from geowarp.tensorflow import _native, _warp  # noqa: E402
 
 
 def _control_points() -> np.ndarray:
@@ -308,6 +308,41 @@ def test_variables_are_read_where_arrays_are_taken(rng):
     np.testing.assert_allclose(d_image.numpy(), d_image_tensor.numpy(), atol=1e-12)
     tps = gw.ThinPlateSpline(tf.Variable(_control_points()), tf.Variable(_control_points()))
     np.testing.assert_allclose(tps.apply(points).numpy(), points.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("family", ["affine", "projective", "tps", "composed"])
+@pytest.mark.parametrize(("mode", "padding"), [("bilinear", "constant"), ("nearest", "border")])
+def test_inference_runs_the_warp_as_one_program(rng, family, mode, padding):
+    """Outside a tape the warp is one compiled program: the values of the op-by-op warp."""
+    control = tf.constant(_control_points())
+    image = tf.constant(rng.normal(size=(2, 3, 7, 6)))
+
+    def transform() -> gw.Transform:
+        if family == "composed":
+            shift = gw.Affine(tf.constant(_params("affine", rng)))
+            return shift @ _transform("tps", tf.constant(_params("tps", rng)), control)
+        return _transform(family, tf.constant(_params(family, rng)), control)
+
+    options = {"mode": mode, "padding": padding, "fill_value": 0.5}
+    _warp._program.cache_clear()
+    for _ in range(3):  # new parameter values, one compiled program
+        warper = transform()
+        fused = gw.warp(image, warper, (5, 4), **options)
+        with tf.GradientTape():  # a recording tape: op by op
+            expected = gw.warp(image, warper, (5, 4), **options)
+        np.testing.assert_allclose(fused.numpy(), expected.numpy(), rtol=0, atol=1e-12)
+    info = _warp._program.cache_info()
+    assert (info.currsize, info.hits) == (1, 2)
+    # an array fill value takes the op-by-op path, with the same result
+    array_fill = gw.warp(
+        image,
+        warper,
+        (5, 4),
+        mode=mode,
+        padding=padding,
+        fill_value=tf.constant([0.5, 0.5, 0.5], tf.float64),
+    )
+    np.testing.assert_allclose(array_fill.numpy(), expected.numpy(), rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("family", ["affine", "projective", "tps"])

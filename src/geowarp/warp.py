@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._errors import GeowarpTypeError, GeowarpValueError
-from ._namespace import read_variable
+from ._namespace import array_namespace, backend_name, read_variable
 from .grid import check_allocation, check_shape, known_count
 from .samplers import sample
 from .transforms import Transform
@@ -72,13 +72,18 @@ def warp(
     batch = max(known_count(image.shape[0]), known_count(*transform.batch_shape))
     count = batch * known_count(image.shape[1]) * shape[0] * shape[1]
     check_allocation(count, 8, f"a warp to {shape}")
+    settings = {
+        "mode": mode,
+        "padding": padding,
+        "align_corners": align_corners,
+        "fill_value": fill_value,
+        "native": native,
+    }
+    if backend_name(array_namespace(image)) == "tensorflow":
+        from .tensorflow._warp import inference_warp
+
+        out = inference_warp(image, transform, shape, **settings)
+        if out is not None:
+            return out
     grid = transform.sampling_grid(shape, align_corners=align_corners)
-    return sample(
-        image,
-        grid,
-        mode=mode,
-        padding=padding,
-        align_corners=align_corners,
-        fill_value=fill_value,
-        native=native,
-    )
+    return sample(image, grid, **settings)

@@ -48,8 +48,8 @@ def source_pixels(
     low, high = (
         (0.0, float(size - 1)) if padding in ("border", "reflection") else (-1.0, float(size))
     )
-    clipped = xp.clip(pixel, low, high)
-    clipped = xp.where(xp.isnan(clipped), -1.0, clipped)
+    # NaN is tested on the input: clip may drop NaN (XLA's CPU min/max do)
+    clipped = xp.where(xp.isnan(coord), -1.0, xp.clip(pixel, low, high))
     if not with_slope:
         return clipped, None
     # beyond the border (or the ring) the coordinate no longer moves the sample

@@ -18,7 +18,7 @@ from typing import Any
 import tensorflow as tf
 
 from ..autodiff import Op
-from ._native import placed_like
+from ._native import placed_like, recording
 
 
 def call(op: Op, arrays: tuple[tf.Tensor, ...], options: dict[str, Any]) -> tf.Tensor:
@@ -38,12 +38,14 @@ def call(op: Op, arrays: tuple[tf.Tensor, ...], options: dict[str, Any]) -> tf.T
     """
     tensors = tuple(tf.convert_to_tensor(a) for a in arrays)  # a tf.Variable reads once
     with placed_like(tensors[0]):
+        if not recording():  # inference: the output alone, no residuals kept
+            return _compiled(op, tuple(sorted(options.items())))[2](*tensors)
         return _differentiable(op, options)(*tensors)
 
 
 @functools.lru_cache(maxsize=128)
-def _compiled(op: Op, options: tuple[tuple[str, Any], ...]) -> tuple[Any, Any]:
-    """``op``'s forward and VJP as XLA-compiled ``tf.function``s, for one set of options."""
+def _compiled(op: Op, options: tuple[tuple[str, Any], ...]) -> tuple[Any, Any, Any]:
+    """``op``'s forward, VJP and output alone as XLA-compiled ``tf.function``s, per setting."""
     settings = dict(options)
     forward = tf.function(
         lambda *arrays: op.forward(*arrays, **settings), autograph=False, jit_compile=True
@@ -53,11 +55,14 @@ def _compiled(op: Op, options: tuple[tuple[str, Any], ...]) -> tuple[Any, Any]:
         autograph=False,
         jit_compile=True,
     )
-    return forward, vjp
+    output = tf.function(
+        lambda *arrays: op.forward(*arrays, **settings)[0], autograph=False, jit_compile=True
+    )
+    return forward, vjp, output
 
 
 def _differentiable(op: Op, options: dict[str, Any]) -> Any:
-    forward, vjp = _compiled(op, tuple(sorted(options.items())))
+    forward, vjp, _ = _compiled(op, tuple(sorted(options.items())))
 
     @tf.custom_gradient
     def apply(*arrays: tf.Tensor) -> Any:

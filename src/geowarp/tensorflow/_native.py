@@ -38,12 +38,21 @@ from collections.abc import Callable
 from typing import Any
 
 import tensorflow as tf
+from tensorflow.python.eager import record  # no public equivalent: is a tape active?
 
 from .._compat import tensorflow as xp
 from .._errors import GeowarpValueError
 from ..samplers._coordinates import padded_channels_last, source_pixels
 
-__all__ = ["INT32_ROWS", "KERNELS", "Kernel", "bilinear", "nearest", "placed_like"]
+__all__ = [
+    "INT32_ROWS",
+    "KERNELS",
+    "Kernel",
+    "bilinear",
+    "nearest",
+    "placed_like",
+    "recording",
+]
 
 
 def _static_sizes(image: tf.Tensor, grid: tf.Tensor) -> tuple[int, int, int, int, int]:
@@ -272,12 +281,18 @@ class Kernel:
     forward_graph, backward_graph : tf.types.experimental.PolymorphicFunction
         The steps as XLA-compiled ``tf.function``: one trace per shape, dtype
         and setting, reused by every later call.
+    output_graph : tf.types.experimental.PolymorphicFunction
+        The forward without the residuals, for calls that no gradient tape
+        records (inference).
     """
 
     def __init__(self, forward: Forward, backward: Backward) -> None:
         self.forward, self.backward = forward, backward
         self.forward_graph = tf.function(forward, autograph=False, jit_compile=True)
         self.backward_graph = tf.function(backward, autograph=False, jit_compile=True)
+        self.output_graph = tf.function(
+            lambda *args: forward(*args)[0], autograph=False, jit_compile=True
+        )
 
     def __call__(
         self,
@@ -289,20 +304,36 @@ class Kernel:
         align_corners: bool,
     ) -> tf.Tensor:
         image_shape = _static_sizes(image, grid)[:3]
+        if not recording():
+            with placed_like(image):
+                return self.output_graph(image, grid, fill, padding, align_corners)
 
         @tf.custom_gradient
         def apply(image: tf.Tensor, grid: tf.Tensor, fill: tf.Tensor) -> Any:
             out, residuals = self.forward_graph(image, grid, fill, padding, align_corners)
 
             def gradient(cotangent: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-                return self.backward_graph(
-                    residuals, cotangent, image_shape, padding, align_corners
-                )
+                # traced: the backward's ops join the caller's graph, whose executor
+                # frees each residual after its last use (one compiled program
+                # holds them all, and peaks higher); eagerly: one compiled program
+                backward = self.backward_graph if tf.executing_eagerly() else self.backward
+                return backward(residuals, cotangent, image_shape, padding, align_corners)
 
             return out, gradient
 
         with placed_like(image):
             return apply(image, grid, fill)
+
+
+def recording() -> bool:
+    """Whether a gradient tape (or forward accumulator) may record the ops run now.
+
+    Eagerly, and while a ``tf.function`` is traced, this is known when the op
+    runs; nothing that does not record can ask for a gradient later. (A
+    graph differentiated by ``tf.gradients`` without a tape still gets
+    correct gradients: TensorFlow then differentiates the forward program.)
+    """
+    return bool(record.could_possibly_record())
 
 
 def placed_like(array: tf.Tensor) -> Any:

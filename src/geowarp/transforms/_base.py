@@ -133,3 +133,67 @@ def check_matrix(matrix: Any, shapes: tuple[tuple[int, int], ...], name: str) ->
 
 def _itemsize(xp: Any, dtype: Any) -> int:
     return xp.finfo(dtype).bits // 8 if xp.isdtype(dtype, "real floating") else 8
+
+
+def flatten(transform: Transform) -> tuple[list[Any], tuple[Any, ...]]:
+    """The arrays of ``transform`` and a hashable structure that rebuilds it around them.
+
+    Walks the ``__slots__`` of every family: arrays become leaves, transforms
+    (alone or in tuples) are walked in turn, anything else (a regularization
+    weight) is part of the structure. `unflatten` is the inverse; together
+    they carry a transform through a compiled function.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import geowarp as gw
+    >>> from geowarp.transforms._base import flatten, unflatten
+    >>> leaves, structure = flatten(gw.Affine(np.eye(2, 3)))
+    >>> len(leaves), type(unflatten(structure, leaves)).__name__
+    (1, 'Affine')
+    """
+    leaves: list[Any] = []
+    return leaves, _flatten_into(transform, leaves)
+
+
+def _flatten_into(transform: Transform, leaves: list[Any]) -> tuple[Any, ...]:
+    fields: list[tuple[str, str, Any]] = []
+    for name in _slots(type(transform)):
+        value = getattr(transform, name)
+        if isinstance(value, Transform):
+            fields.append((name, "transform", _flatten_into(value, leaves)))
+        elif isinstance(value, tuple) and all(isinstance(v, Transform) for v in value):
+            fields.append((name, "transforms", tuple(_flatten_into(v, leaves) for v in value)))
+        elif hasattr(value, "shape") and hasattr(value, "dtype"):
+            leaves.append(value)
+            fields.append((name, "array", None))
+        else:
+            fields.append((name, "static", value))
+    return (type(transform), tuple(fields))
+
+
+def unflatten(structure: tuple[Any, ...], leaves: Sequence[Any]) -> Transform:
+    """The transform `flatten` took apart, around ``leaves`` (its arrays, or stand-ins)."""
+    remaining = list(leaves)[::-1]
+    return _unflatten_from(structure, remaining)
+
+
+def _unflatten_from(structure: tuple[Any, ...], remaining: list[Any]) -> Transform:
+    cls, fields = structure
+    transform = cls.__new__(cls)  # the parts were validated when the original was made
+    for name, kind, content in fields:
+        value: Any
+        if kind == "transform":
+            value = _unflatten_from(content, remaining)
+        elif kind == "transforms":
+            value = tuple(_unflatten_from(part, remaining) for part in content)
+        elif kind == "array":
+            value = remaining.pop()
+        else:
+            value = content
+        object.__setattr__(transform, name, value)
+    return transform
+
+
+def _slots(cls: type) -> list[str]:
+    return [name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())]
