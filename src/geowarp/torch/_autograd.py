@@ -45,4 +45,29 @@ def call(op: Op, arrays: tuple[torch.Tensor, ...], options: dict[str, Any]) -> t
     """Run ``op`` with PyTorch autograd through its explicit VJP."""
     if not torch.is_grad_enabled() or not any(a.requires_grad for a in arrays):
         return op.forward(*arrays, **options)[0]
-    return _CoreFunction.apply(op, options, *arrays)[0]
+    return apply_function(_CoreFunction, op, options, *arrays)[0]
+
+
+# ``autograd.Function.apply`` binds its arguments to ``forward``'s signature on
+# every call when ``setup_context`` is defined (about 30 us, more than a small
+# warp's sampling step); the C entry point it then calls does the rest.
+_unwrap: Any
+try:
+    from torch._functorch.utils import unwrap_dead_wrappers as _unwrap
+except ImportError:  # another PyTorch layout: the public path below
+    _unwrap = None
+
+
+def apply_function(function: type[torch.autograd.Function], *args: Any) -> Any:
+    """``function.apply(*args)`` for positional ``args``, without the per-call signature binding.
+
+    Under ``torch.compile`` and functorch transforms (``torch.func``), or where
+    this PyTorch lacks the helper it needs, it is ``function.apply`` itself.
+    """
+    if (
+        _unwrap is None
+        or torch.compiler.is_compiling()  # torch.compile knows Function.apply only
+        or torch._C._are_functorch_transforms_active()
+    ):
+        return function.apply(*args)
+    return super(torch.autograd.Function, function).apply(*_unwrap(args))  # type: ignore[misc]

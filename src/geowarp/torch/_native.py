@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..samplers._coordinates import COORDINATE_LIMIT
+from ._autograd import apply_function
 
 
 def grid_sample(
@@ -34,7 +35,7 @@ def grid_sample(
     lost = torch.isnan(grid).any(dim=-1)[:, None] if mask_output else None
     nan = 0.0 if mask_output else -COORDINATE_LIMIT
     if torch.is_grad_enabled() and grid.requires_grad:
-        grid = _Limit.apply(grid, nan)
+        grid = apply_function(_Limit, grid, nan)
     else:  # no autograd.Function (and its per-call overhead) when nothing is differentiated
         grid = _Limit.forward(grid, nan)
     offset = fill[:, None, None]

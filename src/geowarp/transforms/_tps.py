@@ -44,8 +44,9 @@ class ThinPlateSpline(Transform):
     For numpy arrays and for torch tensors that need no gradient (an STN's
     control-point buffer), geowarp keeps the weights of the last few grids
     (at most 128 MiB, computed in float64) and rebuilds them only when the
-    target points change: by value on numpy, through the tensor's version
-    counter on torch. Elsewhere the grid is `apply` at the pixel centres.
+    target points change: by value in host memory, through the tensor's
+    version counter on accelerators. Elsewhere the grid is `apply` at the
+    pixel centres.
 
     Examples
     --------

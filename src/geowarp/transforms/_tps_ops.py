@@ -186,23 +186,23 @@ TPS_GRID = Op("tps_grid", grid_forward, grid_vjp)
 
 
 class GridWeightCache:
-    """The `grid_weights` of recent sampling grids, for centres seen again unchanged.
+    """The `grid_weights` of recent sampling grids, for centres that come again unchanged.
 
     An STN warps every batch with the same control points and output grid, so
     the (N, K) weights are built once and reused. Entries are keyed by
     `geowarp._ops.content_key` of the centres (their values on the CPU, their
     identity and version counter on accelerators) together with the grid's
-    shape and frame and the regularization. Weights are built the second time
-    the same centres come: centres made afresh for every call (and never seen
-    again) cost nothing extra. An entry goes when its tensor is freed; at most
-    ``max_entries`` entries and ``max_bytes`` bytes of weights are kept, least
-    recently used first out.
+    shape and frame and the regularization. Centres with a key always take
+    this path, so a grid never depends on what was cached before. An entry
+    keyed by identity goes when its tensor is freed; at most ``max_entries``
+    entries and ``max_bytes`` bytes of weights are kept, least recently used
+    first out.
     """
 
     def __init__(self, max_entries: int = 8, max_bytes: int = 2**27) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        # key -> (weak reference for identity keys, weights or None when seen once, bytes)
+        # key -> (weak reference for identity keys, weights, bytes)
         self._entries: OrderedDict[tuple[Any, ...], tuple[Any, Any, int]] = OrderedDict()
         self._lock = threading.RLock()  # a freed tensor's callback may run inside a locked block
 
@@ -216,11 +216,11 @@ class GridWeightCache:
     ) -> Any:
         """`grid_weights` of ``centres`` and ``points()``, or None (the caller maps the points).
 
-        None for centres with no content key and for centres seen for the
-        first time. ``points`` builds the grid points when the weights are
-        built; ``key`` names them (shape and frame). Weights are computed in
-        float64 where the device has it (the spline's system is poorly
-        conditioned for float32) and kept in the centres' dtype.
+        None for centres with no content key. ``points`` builds the grid points
+        when the weights are built; ``key`` names them (shape and frame).
+        Weights are computed in float64 where the device has it (the spline's
+        system is poorly conditioned for float32) and kept in the centres'
+        dtype.
         """
         xp = array_namespace(centres)
         content = content_key(centres, xp)
@@ -229,25 +229,17 @@ class GridWeightCache:
         full_key = (*key, regularization, content)
         with self._lock:
             entry = self._entries.get(full_key)
-            seen = False
             if entry is not None and (entry[0] is None or entry[0]() is centres):
-                seen = True
                 self._entries.move_to_end(full_key)
-                if entry[1] is not None:
-                    return entry[1]
-        weights = None
-        size = 0
-        if seen:
-            precise = xp.astype(centres, _working_dtype(centres, xp), copy=False)
-            weights = grid_weights(
-                precise,
-                xp.astype(points(), precise.dtype, copy=False),
-                regularization=regularization,
-            )
-            weights = xp.astype(weights, centres.dtype, copy=False)
-            size = math.prod(weights.shape) * (xp.finfo(weights.dtype).bits // 8)
-            if size > self.max_bytes:
-                return weights
+                return entry[1]
+        precise = xp.astype(centres, _working_dtype(centres, xp), copy=False)
+        weights = grid_weights(
+            precise, xp.astype(points(), precise.dtype, copy=False), regularization=regularization
+        )
+        weights = xp.astype(weights, centres.dtype, copy=False)
+        size = math.prod(weights.shape) * (xp.finfo(weights.dtype).bits // 8)
+        if size > self.max_bytes:
+            return weights
         reference = None
         if content[0] == "identity":
             reference = weakref.ref(centres, functools.partial(self._discard, full_key))
@@ -273,7 +265,7 @@ class GridWeightCache:
             self._entries.clear()
 
     def __len__(self) -> int:
-        """How many entries (weights, or centres seen once) are kept."""
+        """How many weights are kept."""
         return len(self._entries)
 
 
