@@ -46,3 +46,22 @@ def test_tps_source_gradient_under_jit():
     direction = jnp.asarray(np.random.default_rng(3).normal(size=source.shape))
     numeric = (loss(source + step * direction) - loss(source - step * direction)) / (2 * step)
     np.testing.assert_allclose(float(jnp.sum(gradient * direction)), float(numeric), rtol=1e-6)
+
+
+def test_default_32_bit_jax_gets_no_dtype_warning():
+    """Without x64, JAX warns on every int64 request; geowarp asks for JAX's own index dtype."""
+    import subprocess
+    import sys
+
+    script = (
+        "import warnings; warnings.simplefilter('error')\n"
+        "import jax, jax.numpy as jnp, geowarp as gw\n"
+        "image = jnp.ones((2, 3, 5, 4)); theta = jnp.eye(2, 3)[None] * jnp.ones((2, 1, 1))\n"
+        "loss = lambda i, t: jnp.sum(gw.warp(i, gw.Affine(t), native=False) ** 2)\n"
+        "d_image, d_theta = jax.jit(jax.grad(loss, argnums=(0, 1)))(image, theta)\n"
+        "assert d_image.dtype == jnp.float32 and d_theta.shape == (2, 2, 3)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -125,4 +125,11 @@ def flat_index(x: Any, y: Any, padded_shape: tuple[int, ...], xp: Any) -> Any:
     # the +1 of the ring on both axes rides on each item's offset
     offset = xp.arange(batch, dtype=exact, device=array_device(x)) * (padded_h * padded_w)
     offset = xp.reshape(offset + (padded_w + 1), (batch,) + (1,) * (x.ndim - 1))
-    return xp.reshape(xp.astype(y * padded_w + x + offset, xp.int64), (-1,))
+    return xp.reshape(xp.astype(y * padded_w + x + offset, _index_dtype(xp)), (-1,))
+
+
+def _index_dtype(xp: Any) -> Any:
+    # the library's own index dtype: int64, or int32 for JAX without x64 (which
+    # would warn and give int32 anyway); every row fits: arrays are as small
+    info = getattr(xp, "__array_namespace_info__", None)
+    return xp.int64 if info is None else info().default_dtypes()["indexing"]
