@@ -345,6 +345,12 @@ def test_inference_runs_the_warp_as_one_program(rng, family, mode, padding):
     np.testing.assert_allclose(array_fill.numpy(), expected.numpy(), rtol=0, atol=1e-12)
 
 
+def test_inference_keeps_the_errors_of_the_op_by_op_warp():
+    image = tf.zeros((1, 1, 4, 4))
+    with pytest.raises(gw.GeowarpTypeError, match="one supported library"):
+        gw.warp(image, gw.Affine(np.eye(2, 3)))
+
+
 @pytest.mark.parametrize("family", ["affine", "projective", "tps"])
 @pytest.mark.parametrize("padding", ["zeros", "reflection", "constant"])
 def test_jit_compile_matches_eager(rng, family, padding):

@@ -29,16 +29,23 @@ def inference_warp(
 
     None (the caller warps op by op) while a tape records, while a
     ``tf.function`` is traced (the caller's graph holds the ops already), or
-    for a ``fill_value`` that is not a plain number.
+    for a ``fill_value`` that is not a plain number, and where the transform's
+    arrays are not TF tensors on the image's device.
     """
     if not tf.executing_eagerly() or recording():
         return None
     if not isinstance(settings.get("fill_value", 0.0), int | float):
         return None
     leaves, structure = flatten(transform)
+    if not all(_alike(leaf, image) for leaf in leaves):
+        return None  # the op-by-op warp names the mix of libraries or devices
     program = _program(structure, tuple(out_shape), tuple(sorted(settings.items())))
     with placed_like(image):
         return program(image, *leaves)
+
+
+def _alike(array: Any, image: tf.Tensor) -> bool:
+    return isinstance(array, tf.Tensor) and array.device == image.device
 
 
 @functools.lru_cache(maxsize=64)
