@@ -145,3 +145,27 @@ def test_torch_func_grad_through_portable_path():
     portable = torch.func.grad(lambda g: loss(g, False))(grid)
     native = torch.func.grad(lambda g: loss(g, True))(grid)
     torch.testing.assert_close(portable, native, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection", "constant"])
+def test_grids_within_the_limit_skip_it_with_the_same_results(padding, generator, monkeypatch):
+    """A finite grid inside +-2^20 skips the limit op on the CPU: same values and gradients."""
+    from geowarp.torch import _native
+
+    image = _tensor((2, 3, 5, 6), generator)
+    theta = (torch.eye(2, 3, dtype=torch.float64) + _tensor((2, 2, 3), generator, 0.3)).detach()
+    theta.requires_grad_()
+    fill = torch.tensor([0.3, -0.7, 1.1], dtype=torch.float64)
+
+    def run() -> list[torch.Tensor]:
+        out = gw.warp(image, gw.Affine(theta), (4, 7), padding=padding, fill_value=fill)
+        return [out, *torch.autograd.grad((out * out).sum(), (image, theta))]
+
+    assert _native._within_limit(gw.Affine(theta).sampling_grid((4, 7)))
+    skipped = run()
+    monkeypatch.setattr(_native, "_within_limit", lambda grid: False)
+    limited = run()
+    for got, expected in zip(skipped, limited, strict=True):
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    for bad in (float("nan"), 2.0**21, float("inf")):
+        assert not _native._within_limit(torch.tensor([[[[0.0, bad]]]]))

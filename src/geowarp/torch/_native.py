@@ -32,12 +32,17 @@ def grid_sample(
     # align_corners=True, where every finite coordinate lands on that pixel.
     single_pixel = align_corners and min(image.shape[-2:]) == 1
     mask_output = padding in ("border", "reflection") or single_pixel
-    lost = torch.isnan(grid).any(dim=-1)[:, None] if mask_output else None
-    nan = 0.0 if mask_output else -COORDINATE_LIMIT
-    if torch.is_grad_enabled() and grid.requires_grad:
-        grid = apply_function(_Limit, grid, nan)
-    else:  # no autograd.Function (and its per-call overhead) when nothing is differentiated
-        grid = _Limit.forward(grid, nan)
+    lost = None
+    row_major = grid.contiguous()  # grid_sample reads other layouts several times slower
+    if _within_limit(row_major):  # nothing to clamp, no NaN: no masks either way
+        grid = row_major
+    else:
+        lost = torch.isnan(grid).any(dim=-1)[:, None] if mask_output else None
+        nan = 0.0 if mask_output else -COORDINATE_LIMIT
+        if torch.is_grad_enabled() and grid.requires_grad:
+            grid = apply_function(_Limit, grid, nan)
+        else:  # no autograd.Function (and its per-call overhead) when nothing is differentiated
+            grid = _Limit.forward(grid, nan)
     offset = fill[:, None, None]
     if padding == "constant":
         # Bilinear weights sum to one, so sampling (image - fill) with zero padding
@@ -55,6 +60,19 @@ def grid_sample(
     if lost is not None:
         out = torch.where(lost, offset, out)
     return out
+
+
+def _within_limit(grid: torch.Tensor) -> bool:
+    """Whether every coordinate is a number within +-COORDINATE_LIMIT (then `_Limit` is a no-op).
+
+    Known on the CPU for one pass over the grid, cheaper than the limit's own
+    passes and its masked backward. Elsewhere (a device round trip) and while
+    compiling (a value-dependent branch) the answer is False: the limit runs.
+    """
+    if grid.device.type != "cpu" or torch.compiler.is_compiling() or grid.numel() == 0:
+        return False
+    low, high = torch.aminmax(grid.detach())
+    return bool(low >= -COORDINATE_LIMIT) and bool(high <= COORDINATE_LIMIT)  # NaN: False
 
 
 class _Limit(torch.autograd.Function):
