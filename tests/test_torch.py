@@ -43,7 +43,7 @@ def _tensor(shape, generator, scale=1.0):
             lambda g: (_tensor((6, 2), g).detach(), _tensor((2, 6, 2), g), _tensor((5, 2), g)),
             {"regularization": 0.01},
         ),
-        (TPS_GRID, lambda g: (_tensor((7, 6), g).detach(), _tensor((2, 6, 2), g)), {}),
+        (TPS_GRID, lambda g: (_tensor((6, 7), g).detach(), _tensor((2, 6, 2), g)), {}),
     ],
     ids=["affine", "projective", "tps", "tps_grid"],
 )

@@ -102,7 +102,7 @@ def test_cache_is_bounded():
     assert cache.nbytes == (5 * 5 + 6 * 6) * 9 * 8
     # weights over max_bytes are returned, never kept
     big = cache(centres, points(128), ("grid", 128, 128), regularization=0.0)
-    assert big.shape == (128 * 128, 9)
+    assert big.shape == (9, 128 * 128)
     assert cache.nbytes <= 2**20
 
 
@@ -120,7 +120,8 @@ def test_grid_weights_reproduce_apply(rng):
     points = rng.uniform(-1.2, 1.2, size=(11, 2))
     tps = gw.ThinPlateSpline(source, centres, regularization=0.1)
     weights = grid_weights(centres, points, regularization=0.1)
-    np.testing.assert_allclose(weights @ source, tps.apply(points), atol=1e-12)
+    assert weights.shape == (9, 11)
+    np.testing.assert_allclose(weights.T @ source, tps.apply(points), atol=1e-12)
 
 
 class _Numpy:

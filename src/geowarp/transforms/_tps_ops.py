@@ -8,7 +8,7 @@ with the (symmetric) ``L``.
 
 For a sampling grid the points and the centres rarely change between calls
 (an STN's output grid and control grid), so the map is best written as
-``f(points) = W @ source`` with interpolation weights ``W`` (N, K) that do
+``f(points) = W^T @ source`` with interpolation weights ``W`` (K, N) that do
 not depend on the source points: `grid_weights` builds them, `GRID_WEIGHTS`
 keeps the last few, and `TPS_GRID` is the product and its VJP. Where the
 weights cannot be cached, the grid is `TPS_APPLY` at the pixel centres.
@@ -143,10 +143,11 @@ TPS_APPLY = Op("tps_apply", tps_forward, tps_vjp)
 
 
 def grid_weights(centres: Any, points: Any, *, regularization: float) -> Any:
-    """Weights ``W`` (..., N, K) with ``W @ source`` the spline's map of ``points`` (..., N, 2).
+    """Weights ``W`` (..., K, N): ``W^T @ source`` is the spline's map of ``points`` (..., N, 2).
 
-    ``W = [U(points, centres) | 1 | x | y] @ inv(L)[:, :K]``, from one solve
+    ``W^T = [U(points, centres) | 1 | x | y] @ inv(L)[:, :K]``, from one solve
     with the system matrix; it depends on the centres and the points only.
+    Stored (K, N), row-major, so the map is one product with a long last axis.
     """
     xp = array_namespace(centres, points)
     count = centres.shape[-2]
@@ -160,13 +161,18 @@ def grid_weights(centres: Any, points: Any, *, regularization: float) -> Any:
         axis=-2,
     )
     columns = xp.linalg.solve(system, xp.broadcast_to(selector, (*system.shape[:-1], count)))
-    return _basis(points, centres, xp) @ columns
+    return xp.matrix_transpose(columns) @ xp.matrix_transpose(_basis(points, centres, xp))
 
 
 def grid_forward(weights: Any, source: Any) -> tuple[Any, tuple[Any, ...]]:
-    """``weights @ source``: (..., N, K) and (..., K, 2) to (..., N, 2)."""
+    """``W^T @ source``: weights (..., K, N) and source (..., K, 2) to points (..., N, 2).
+
+    Computed as the (..., 2, N) planes ``source^T @ W`` (a batch of sources is
+    one product with the shared weights) and returned as their (..., N, 2) view.
+    """
     xp = array_namespace(weights, source)
-    return matmul_shared(weights, source, xp), (weights, source)
+    planes = _shared_product(xp.matrix_transpose(source), weights, xp)
+    return xp.matrix_transpose(planes), (weights, source)
 
 
 def grid_vjp(
@@ -175,14 +181,29 @@ def grid_vjp(
     """Cotangents of (weights, source); the weights come from the fixed centres (zero)."""
     weights, source = residuals
     xp = array_namespace(weights, source, cotangent)
-    d_source = None
+    d_weights = d_source = None
+    if needs[0]:
+        d_weights = xp.zeros_like(weights)
     if needs[1]:
-        d_source = matmul_shared(weights, cotangent, xp, transpose_left=True)
+        d_planes = xp.matrix_transpose(cotangent)  # (..., 2, N)
+        d_source = xp.matrix_transpose(_shared_product(d_planes, xp.matrix_transpose(weights), xp))
         d_source = sum_to_shape(d_source, tuple(source.shape), xp)
-    return xp.zeros_like(weights), d_source
+    return d_weights, d_source
 
 
 TPS_GRID = Op("tps_grid", grid_forward, grid_vjp)
+
+
+def _shared_product(left: Any, right: Any, xp: Any) -> Any:
+    """``left @ right`` for a batch ``left`` (..., r, m) and one shared ``right`` (m, n).
+
+    The batch is folded into the rows: one plain product (torch would run a
+    batched one against copies of ``right`` for a transposed ``left``).
+    """
+    if right.ndim != 2 or left.ndim <= 2:
+        return left @ right
+    rows = xp.reshape(left, (-1, left.shape[-1])) @ right
+    return xp.reshape(rows, (*left.shape[:-1], right.shape[-1]))
 
 
 class GridWeightCache:
