@@ -210,7 +210,7 @@ class GridWeightCache:
     """The `grid_weights` of recent sampling grids, for centres that come again unchanged.
 
     An STN warps every batch with the same control points and output grid, so
-    the (N, K) weights are built once and reused. Entries are keyed by
+    the (K, N) weights are built once and reused. Entries are keyed by
     `geowarp._ops.content_key` of the centres (their values on the CPU, their
     identity and version counter on accelerators) together with the grid's
     shape and frame and the regularization. Centres with a key always take
