@@ -65,3 +65,24 @@ def test_default_32_bit_jax_gets_no_dtype_warning():
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_transforms_are_pytrees():
+    """Transforms pass through jit, grad and vmap; gradients come back as transforms."""
+    rng = np.random.default_rng(3)
+    image = jnp.asarray(rng.normal(size=(1, 2, 6, 5)))
+    control = np.stack(np.meshgrid(np.linspace(-1, 1, 3), np.linspace(-1, 1, 3)), -1)
+    control = jnp.asarray(control.reshape(-1, 2))
+    affine = gw.Affine(jnp.asarray(np.eye(2, 3) + 0.1 * rng.normal(size=(2, 3))))
+    tps = gw.ThinPlateSpline(control + 0.05, control, regularization=0.01)
+    for transform in (affine, affine @ tps):
+        loss = lambda t: jnp.sum(gw.warp(image, t, (4, 3)) ** 2)  # noqa: E731
+        np.testing.assert_allclose(jax.jit(loss)(transform), loss(transform), rtol=1e-12)
+        grads = jax.grad(loss)(transform)
+        assert type(grads) is type(transform)
+    d_matrix = jax.grad(lambda m: jnp.sum(gw.warp(image, gw.Affine(m), (4, 3)) ** 2))(affine.matrix)
+    np.testing.assert_allclose(jax.grad(loss)(affine).matrix, d_matrix, rtol=1e-12)
+    stacked = gw.Affine(jnp.stack([affine.matrix, 2 * affine.matrix]))
+    batched = jax.vmap(lambda t: gw.warp(image, t, (4, 3)))(stacked)
+    assert batched.shape == (2, 1, 2, 4, 3)
+    np.testing.assert_allclose(batched[1], gw.warp(image, gw.Affine(2 * affine.matrix), (4, 3)))

@@ -43,13 +43,18 @@ def _resolve(present: list[Any]) -> Any:
 
         return tf_namespace
     try:
-        return array_api_compat.array_namespace(*present)
+        xp = array_api_compat.array_namespace(*present)
     except TypeError as error:
         kinds = sorted({type(a).__module__ + "." + type(a).__qualname__ for a in present})
         raise GeowarpTypeError(
             "expected arrays from one supported library (numpy, array_api_strict, torch, jax, "
             f"tensorflow); got {', '.join(kinds)}: {error}"
         ) from None
+    if array_api_compat.is_jax_namespace(xp):  # JAX is loaded: transforms become pytrees
+        from .jax import register_transforms
+
+        register_transforms()
+    return xp
 
 
 def _tensorflow_arrays(present: list[Any]) -> bool:
