@@ -9,7 +9,7 @@ from typing import Any, final
 from .._errors import GeowarpTypeError, GeowarpValueError
 from .._namespace import array_namespace, read_variable
 from .._namespace import device as array_device
-from ..grid import base_axes, check_allocation, check_shape, grid_from_axes, known_count
+from ..grid import base_grid, check_allocation, check_shape, known_count
 
 
 class Transform(abc.ABC):
@@ -104,9 +104,8 @@ class Transform(abc.ABC):
 
 def grid_points(height: int, width: int, align_corners: bool, like: Any) -> Any:
     """The pixel centres of `geowarp.grid.base_grid` as points (H * W, 2), like ``like``."""
-    xp = array_namespace(like)
-    xs, ys = base_axes((height, width), align_corners=align_corners, like=like)
-    return xp.reshape(grid_from_axes(xs, ys, xp), (height * width, 2))
+    grid = base_grid((height, width), align_corners=align_corners, like=like)
+    return array_namespace(like).reshape(grid, (height * width, 2))
 
 
 def check_points(points: Any, transform: Transform) -> Any:
