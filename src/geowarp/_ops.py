@@ -12,6 +12,7 @@ __all__ = [
     "broadcast_shapes",
     "content_key",
     "matmul_shared",
+    "matmul_shared_right",
     "scatter_add_rows",
     "sum_to_shape",
 ]
@@ -109,6 +110,19 @@ def matmul_shared(left: Any, right: Any, xp: Any, *, transpose_left: bool = Fals
     product = xp.reshape(operand @ folded, (operand.shape[0], *batch, columns))
     # grid_sample and the samplers read grids far faster in row-major order
     return xp.permute_dims(product, (*range(1, len(batch) + 1), 0, len(batch) + 1)).contiguous()
+
+
+def matmul_shared_right(left: Any, right: Any, xp: Any) -> Any:
+    """``left @ right`` for a batch ``left`` (..., r, m) and one shared ``right`` (m, n).
+
+    The mirror of `matmul_shared`: the batch is folded into the rows, one
+    plain product (PyTorch would run a batched one against copies of ``right``
+    for a transposed ``left``).
+    """
+    if right.ndim != 2 or left.ndim <= 2:
+        return left @ right
+    rows = xp.reshape(left, (-1, left.shape[-1])) @ right
+    return xp.reshape(rows, (*left.shape[:-1], right.shape[-1]))
 
 
 def content_key(array: Any, xp: Any) -> tuple[Any, ...] | None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from .._namespace import array_namespace
 from .._namespace import device as array_device
-from .._ops import content_key, matmul_shared, sum_to_shape
+from .._ops import content_key, matmul_shared, matmul_shared_right, sum_to_shape
 from ..autodiff import Op
 
 
@@ -171,7 +171,7 @@ def grid_forward(weights: Any, source: Any) -> tuple[Any, tuple[Any, ...]]:
     one product with the shared weights) and returned as their (..., N, 2) view.
     """
     xp = array_namespace(weights, source)
-    planes = _shared_product(xp.matrix_transpose(source), weights, xp)
+    planes = matmul_shared_right(xp.matrix_transpose(source), weights, xp)
     return xp.matrix_transpose(planes), (weights, source)
 
 
@@ -186,24 +186,13 @@ def grid_vjp(
         d_weights = xp.zeros_like(weights)
     if needs[1]:
         d_planes = xp.matrix_transpose(cotangent)  # (..., 2, N)
-        d_source = xp.matrix_transpose(_shared_product(d_planes, xp.matrix_transpose(weights), xp))
+        d_source_t = matmul_shared_right(d_planes, xp.matrix_transpose(weights), xp)
+        d_source = xp.matrix_transpose(d_source_t)
         d_source = sum_to_shape(d_source, tuple(source.shape), xp)
     return d_weights, d_source
 
 
 TPS_GRID = Op("tps_grid", grid_forward, grid_vjp)
-
-
-def _shared_product(left: Any, right: Any, xp: Any) -> Any:
-    """``left @ right`` for a batch ``left`` (..., r, m) and one shared ``right`` (m, n).
-
-    The batch is folded into the rows: one plain product (torch would run a
-    batched one against copies of ``right`` for a transposed ``left``).
-    """
-    if right.ndim != 2 or left.ndim <= 2:
-        return left @ right
-    rows = xp.reshape(left, (-1, left.shape[-1])) @ right
-    return xp.reshape(rows, (*left.shape[:-1], right.shape[-1]))
 
 
 class GridWeightCache:
