@@ -5,10 +5,10 @@ from __future__ import annotations
 import importlib.util
 
 _ADAPTERS = {
-    "torch": ["src/geowarp/torch"],
-    "jax": ["src/geowarp/jax"],
-    "tensorflow": ["src/geowarp/tensorflow", "src/geowarp/_compat/tensorflow.py"],
-    "keras": ["src/geowarp/keras"],
+    "torch": ["geowarp/torch"],
+    "jax": ["geowarp/jax"],
+    "tensorflow": ["geowarp/tensorflow"],
+    "keras": ["geowarp/keras"],
 }
 
 collect_ignore = [

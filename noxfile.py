@@ -28,7 +28,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """Mypy over src/geowarp, with every framework installed so its types are checked."""
+    """Mypy over geowarp, with every framework installed so its types are checked."""
     session.install(TORCH, "-e", ".[jax,tensorflow,keras,demo,lint]")
     session.run("mypy", *session.posargs)
 
@@ -47,7 +47,7 @@ def tests(session: nox.Session, backend: str) -> None:
         "python",
         "-m",
         "pytest",
-        "src/geowarp",
+        "geowarp",
         "tests",
         *session.posargs,
         env={"GEOWARP_TEST_BACKENDS": backend},

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 import geowarp as gw
-from geowarp.torch import ICSTN, init_identity_, param_count
+from geowarp.torch import ICSTN
 
 SIZE = 16
 
@@ -83,11 +83,12 @@ def main() -> None:
     train(linear, images, labels, args.steps)
 
     print(f"IC-STN ({args.warps} steps, projective) and a linear classifier")
-    # the predictor reads a warped image and returns an update of the 8 homography parameters;
-    # its last layer starts at zero, so every update, and the whole IC-STN, starts at the identity
-    head = init_identity_(nn.Linear(32, param_count("projective")))
-    predictor = nn.Sequential(nn.Flatten(), nn.Linear(SIZE * SIZE, 32), nn.ReLU(), head)
-    icstn = ICSTN(predictor, "projective", steps=args.warps)
+    # the localisation network reads a warped image; the IC-STN's head turns its features into
+    # an update of the 8 homography parameters. The head starts at zero, so every update, and
+    # the whole IC-STN, starts at the identity; it learns its input width on the first call.
+    localization = nn.Sequential(nn.Flatten(), nn.Linear(SIZE * SIZE, 32), nn.ReLU())
+    icstn = ICSTN(localization, "projective", steps=args.warps)
+    icstn(images[:1])  # the first call sizes the head, before the optimiser sees the parameters
     model = nn.Sequential(icstn, nn.Flatten(), nn.Linear(SIZE * SIZE, 3))
     train(model, images, labels, args.steps)
 

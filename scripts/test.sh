@@ -21,6 +21,6 @@ run() {
 run .venv/bin/ruff check .
 run .venv/bin/ruff format --check .
 run .venv/bin/mypy
-run .venv/bin/python -m pytest src/geowarp tests "$@"
+run .venv/bin/python -m pytest geowarp tests "$@"
 
 exit "$status"

@@ -70,7 +70,7 @@ def _load(name: str) -> Backend:
         elif name == "tensorflow":
             import tensorflow  # noqa: F401 - before geowarp's namespace, which needs it
 
-            from geowarp._compat import tensorflow as xp
+            from geowarp.tensorflow import _namespace as xp
         else:
             xp = importlib.import_module(name)
     except ImportError as error:

@@ -43,12 +43,12 @@ def _stn(kind: str = "affine", **options) -> SpatialTransformer:
     )
 
 
-def _predictor(kind: str, scale: float = 0.0) -> nn.Module:
-    """Localisation network and head in one module, for ICSTN; ``scale`` > 0 untrains the head."""
-    head = init_identity_(nn.Linear(8, param_count(kind)))
+def _icstn(kind: str = "affine", scale: float = 0.0, **options) -> ICSTN:
+    """An IC-STN over `_localization`; ``scale`` > 0 moves its head off the identity."""
+    icstn = ICSTN(_localization(), kind, features=8, **options)
     with torch.no_grad():
-        head.weight.normal_(0.0, scale)
-    return nn.Sequential(_localization(), head)
+        icstn.head.weight.normal_(0.0, scale)
+    return icstn
 
 
 def _untrain(stn: SpatialTransformer, scale: float = 0.05) -> SpatialTransformer:
@@ -76,6 +76,27 @@ def test_output_shapes(kind, out_shape):
     assert stn.predict_params(_images(3, channels=2)).shape == (3, param_count(kind))
 
 
+@pytest.mark.parametrize("module", [SpatialTransformer, ICSTN])
+def test_head_width_is_found_on_the_first_call_and_starts_at_the_identity(module):
+    kind = "projective"
+    transformer = module(_localization(features=5), kind)
+    image = _images()
+    torch.testing.assert_close(transformer(image), image, rtol=0, atol=1e-5)
+    assert type(transformer.head) is nn.Linear
+    assert (transformer.head.in_features, transformer.head.out_features) == (5, 8)
+    assert torch.count_nonzero(transformer.head.weight) == 0
+    assert torch.count_nonzero(transformer.head.bias) == 0
+
+
+def test_tps_params_default_to_the_four_by_four_control_grid():
+    params = 0.1 * torch.randn(2, 32)
+    expected = params_to_transform(params, "tps", control_points=tps_control_points())
+    points = 2 * torch.rand(6, 2) - 1
+    torch.testing.assert_close(
+        params_to_transform(params, "tps").apply(points), expected.apply(points)
+    )
+
+
 def test_tps_control_grid_sizes_the_head():
     assert _stn("tps").head.out_features == 32  # 16 control points by default
     assert tps_control_points().shape == (16, 2)
@@ -98,7 +119,7 @@ def test_untrained_stn_returns_its_input(kind, align_corners):
 
 @pytest.mark.parametrize("kind", MATRIX_KINDS)
 def test_untrained_icstn_returns_its_input(kind):
-    icstn = ICSTN(_predictor(kind), kind, steps=3)
+    icstn = _icstn(kind, steps=3)
     image = _images()
     torch.testing.assert_close(icstn(image), image, rtol=0, atol=1e-5)
 
@@ -148,32 +169,20 @@ def test_gradients_reach_localization_head_and_classifier(kind):
         assert torch.count_nonzero(grad) > 0, name
 
 
-class _Recorder(nn.Module):
-    """Wraps a predictor and keeps every input it sees and every update it returns."""
-
-    def __init__(self, predictor: nn.Module) -> None:
-        super().__init__()
-        self.predictor = predictor
-        self.inputs: list[torch.Tensor] = []
-        self.updates: list[torch.Tensor] = []
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        update = self.predictor(image)
-        if update.requires_grad:
-            update.retain_grad()
-        self.inputs.append(image)
-        self.updates.append(update)
-        return update
-
-
 @pytest.mark.parametrize("kind", MATRIX_KINDS)
 def test_icstn_gradients_flow_through_every_step(kind):
-    recorder = _Recorder(_predictor(kind, scale=0.05))
-    icstn = ICSTN(recorder, kind, steps=3)
+    icstn = _icstn(kind, scale=0.05, steps=3)
+    updates: list[torch.Tensor] = []
+
+    def keep(module: nn.Module, inputs: object, update: torch.Tensor) -> None:
+        update.retain_grad()
+        updates.append(update)
+
+    icstn.head.register_forward_hook(keep)
     image = _images().requires_grad_()
     icstn(image).square().sum().backward()
-    assert len(recorder.updates) == 3
-    for step, update in enumerate(recorder.updates):
+    assert len(updates) == 3
+    for step, update in enumerate(updates):
         assert update.grad is not None, step
         assert torch.count_nonzero(update.grad) > 0, step
     assert image.grad is not None
@@ -186,7 +195,7 @@ def test_icstn_gradients_flow_through_every_step(kind):
 
 
 class _Scripted(nn.Module):
-    """A predictor that returns given updates in turn, whatever it sees."""
+    """A localisation network that returns given features in turn, whatever it sees."""
 
     def __init__(self, updates: list[torch.Tensor]) -> None:
         super().__init__()
@@ -203,7 +212,9 @@ def test_icstn_warps_the_original_image_and_composes_updates(kind):
     count = param_count(kind)
     updates = [0.1 * torch.randn(2, count) for _ in range(3)]
     predictor = _Scripted(updates)
-    icstn = ICSTN(predictor, kind, steps=3, out_shape=(7, 9))
+    icstn = ICSTN(predictor, kind, steps=3, out_shape=(7, 9), features=count)
+    with torch.no_grad():  # a head that passes the features on as the updates
+        icstn.head.weight.copy_(torch.eye(count))
     image = _images(2)
     out, transform = icstn(image, return_transform=True)
 
@@ -220,7 +231,8 @@ def test_icstn_warps_the_original_image_and_composes_updates(kind):
 @pytest.mark.parametrize("kind", MATRIX_KINDS)
 def test_icstn_one_step_is_an_stn_composed_from_the_identity(kind):
     stn = _untrain(_stn(kind), 0.1)
-    icstn = ICSTN(nn.Sequential(stn.localization, stn.head), kind, steps=1)
+    icstn = ICSTN(stn.localization, kind, steps=1, features=8)
+    icstn.head = stn.head
     image = _images()
     out_stn, transform_stn = stn(image, return_transform=True)
     out_icstn, transform_icstn = icstn(image, return_transform=True)
@@ -318,12 +330,12 @@ def test_init_identity_with_a_theta_bias():
             gw.GeowarpTypeError,
             "localization",
         ),
-        (lambda: ICSTN(_predictor("affine"), "tps"), gw.GeowarpValueError, "transform"),
-        (lambda: ICSTN(_predictor("affine"), steps=0), gw.GeowarpValueError, "steps"),
-        (lambda: ICSTN(lambda x: x), gw.GeowarpTypeError, "predictor"),
+        (lambda: ICSTN(_localization(), "tps"), gw.GeowarpValueError, "transform"),
+        (lambda: ICSTN(_localization(), steps=0), gw.GeowarpValueError, "steps"),
+        (lambda: ICSTN(lambda x: x), gw.GeowarpTypeError, "localization"),
+        (lambda: ICSTN(_localization(), features=0), gw.GeowarpValueError, "features"),
         (lambda: init_identity_(nn.Linear(3, 6), torch.zeros(5)), gw.GeowarpValueError, "identity"),
         (lambda: init_identity_(nn.Linear(3, 6, bias=False)), gw.GeowarpTypeError, "head"),
-        (lambda: params_to_transform(torch.zeros(32), "tps"), gw.GeowarpValueError, "control"),
         (
             lambda: params_to_transform(
                 torch.zeros(30), "tps", control_points=tps_control_points()
@@ -354,10 +366,8 @@ def test_wrong_localization_or_predictor_output_is_reported():
     stn = SpatialTransformer(_localization(features=8), features=9)
     with pytest.raises(gw.GeowarpValueError, match="features=9"):
         stn(_images())
-    icstn = ICSTN(_predictor("affine"), "projective")
-    with pytest.raises(
-        gw.GeowarpValueError, match=r"predictor must return updates of shape \(3, 8\)"
-    ):
+    icstn = ICSTN(_localization(features=8), "projective", features=7)
+    with pytest.raises(gw.GeowarpValueError, match="features=7"):
         icstn(_images())
 
 
@@ -385,7 +395,7 @@ def test_modules_move_to_cuda(kind):
     assert stn.head.weight.grad is not None
     assert stn.head.weight.grad.device.type == "cuda"
     if kind != "tps":
-        icstn = ICSTN(_predictor(kind, 0.05), kind, steps=2).to(device)
+        icstn = _icstn(kind, 0.05, steps=2).to(device)
         icstn(image).sum().backward()
         assert all(p.grad is not None for p in icstn.parameters())
 
@@ -438,7 +448,7 @@ def test_stn_works_under_torch_compile():
 @_ignore_compile_warnings
 def test_icstn_works_under_torch_compile():
     # aot_eager traces the graph and its backward as inductor does, without generating code
-    icstn = ICSTN(_predictor("projective", 0.05), "projective", steps=2)
+    icstn = _icstn("projective", 0.05, steps=2)
     compiled = torch.compile(icstn, backend="aot_eager")
     image = _images()
     torch.testing.assert_close(compiled(image), icstn(image), rtol=1e-5, atol=1e-5)
@@ -460,15 +470,15 @@ def test_state_dict_round_trip(kind):
 
 
 def test_icstn_state_dict_round_trip():
-    icstn = ICSTN(_predictor("affine", 0.05), "affine", steps=2)
-    fresh = ICSTN(_predictor("affine"), "affine", steps=2)
+    icstn = _icstn("affine", 0.05, steps=2)
+    fresh = _icstn("affine", steps=2)
     fresh.load_state_dict(icstn.state_dict())
     image = _images()
     torch.testing.assert_close(fresh(image), icstn(image), rtol=0, atol=0)
 
 
 def test_repr_names_the_settings():
-    text = repr(ICSTN(_predictor("affine"), steps=2, out_shape=(4, 4)))
+    text = repr(_icstn(steps=2, out_shape=(4, 4)))
     assert "steps=2, transform='affine', out_shape=(4, 4)" in text
 
 

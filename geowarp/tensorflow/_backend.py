@@ -1,0 +1,34 @@
+"""The TensorFlow `geowarp.backends.Backend`: its namespace, gradients, kernels, whole warps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+from ..backends import Backend
+from . import _namespace
+from ._autograd import call
+from ._native import KERNELS
+from ._warp import inference_warp
+
+
+def _owns(array: Any) -> bool:
+    return isinstance(array, tf.Tensor | tf.Variable)
+
+
+def _read(array: Any) -> Any:
+    # a variable's current value, read where an active GradientTape records it
+    return tf.convert_to_tensor(array) if isinstance(array, tf.Variable) else array
+
+
+BACKEND = Backend(
+    "tensorflow",
+    autodiff=call,
+    samplers=KERNELS,
+    warp=inference_warp,
+    owns=_owns,
+    namespace=_namespace,
+    read=_read,
+)
+"""Loaded the first time geowarp sees a TensorFlow tensor, or on ``import geowarp.tensorflow``."""

@@ -1,0 +1,333 @@
+"""Affine and projective transforms: the families with a matrix and closed-form algebra."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from .._errors import GeowarpValueError
+from .._namespace import array_namespace, read_variable
+from .._namespace import device as array_device
+from ..autodiff import Op, call
+from ..grid import base_axes
+from ._base import Transform, check_matrix, check_points
+from ._matrix_ops import AFFINE_APPLY, AFFINE_GRID, PROJECTIVE_APPLY, PROJECTIVE_GRID
+
+
+def _eye(rows: int, xp: Any, like: Any) -> Any:
+    return xp.eye(rows, 3, dtype=like.dtype, device=array_device(like))
+
+
+def _creation_namespace(like: Any, dtype: Any, device: Any) -> tuple[Any, Any, Any]:
+    if like is None:
+        import numpy as xp
+
+        return xp, (xp.float64 if dtype is None else dtype), device
+    xp = array_namespace(like)
+    return (
+        xp,
+        (like.dtype if dtype is None else dtype),
+        (array_device(like) if device is None else device),
+    )
+
+
+class MatrixTransform(Transform):
+    """Shared behaviour of `Affine` and `Projective`: a matrix, closed-form ``@`` and inverse."""
+
+    __slots__ = ("_matrix",)
+    _num_params: ClassVar[int]
+    _param_rows: ClassVar[int]
+    _grid_op: ClassVar[Op]
+
+    def _rows(self) -> Any:
+        """The rows of the matrix the point map uses: (..., 2, 3) affine, (..., 3, 3) projective."""
+        raise NotImplementedError
+
+    def __init__(self, matrix: Any) -> None:
+        self._matrix = check_matrix(read_variable(matrix), self._shapes(), "matrix")
+
+    @classmethod
+    def _shapes(cls) -> tuple[tuple[int, int], ...]:
+        raise NotImplementedError
+
+    @property
+    def matrix(self) -> Any:
+        """The matrix as given to the constructor."""
+        return self._matrix
+
+    @property
+    def _reference(self) -> Any:
+        return self._matrix
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Leading batch dimensions of the matrix."""
+        return tuple(self._matrix.shape[:-2])
+
+    def matrix3x3(self) -> Any:
+        """The matrix as (..., 3, 3), completing an affine (..., 2, 3) with ``[0, 0, 1]``."""
+        xp = self.xp
+        if self._matrix.shape[-2] == 3:
+            return self._matrix
+        # [0, 0, 1] per item; zeros_like keeps a batch unknown while tracing
+        last = xp.zeros_like(self._matrix[..., :1, :]) + _eye(3, xp, self._matrix)[2:, :]
+        return xp.concat([self._matrix, last], axis=-2)
+
+    def _grid(self, height: int, width: int, align_corners: bool) -> Any:
+        # Separable: one broadcast add per pixel instead of a matrix product.
+        xs, ys = base_axes((height, width), align_corners=align_corners, like=self._reference)
+        return call(self._grid_op, self._rows(), xs, ys)
+
+    def __matmul__(self, other: Transform) -> Transform:
+        if isinstance(other, MatrixTransform):
+            product = self.matrix3x3() @ other.matrix3x3()
+            if isinstance(self, Affine) and isinstance(other, Affine):
+                return Affine(product[..., :2, :])
+            return Projective(product)
+        return super().__matmul__(other)
+
+    @classmethod
+    def identity(
+        cls,
+        batch_shape: Sequence[int] = (),
+        *,
+        like: Any = None,
+        dtype: Any = None,
+        device: Any = None,
+    ) -> Any:
+        """The identity, with ``batch_shape`` leading dimensions.
+
+        The namespace, dtype and device come from ``like`` (numpy float64 when
+        omitted); ``dtype`` and ``device`` override them.
+        """
+        xp, dtype, device = _creation_namespace(like, dtype, device)
+        eye = xp.eye(cls._param_rows, 3, dtype=dtype, device=device)
+        return cls(xp.zeros((*batch_shape, cls._param_rows, 3), dtype=dtype, device=device) + eye)
+
+    @classmethod
+    def param_count(cls) -> int:
+        """How many numbers `from_params` takes: 6 (affine) or 8 (projective).
+
+        Examples
+        --------
+        >>> import geowarp as gw
+        >>> gw.Affine.param_count(), gw.Projective.param_count()
+        (6, 8)
+        """
+        return cls._num_params
+
+    @classmethod
+    def from_params(cls, params: Any) -> Any:
+        """The IC-STN parameterisation: identity plus ``params`` laid out row by row.
+
+        ``Affine``: 6 numbers, ``[[1 + p0, p1, p2], [p3, 1 + p4, p5]]``.
+        ``Projective``: 8 numbers, ``I + [[p0, p1, p2], [p3, p4, p5], [p6, p7, 0]]``.
+        Zeros are the identity; ``params`` of shape (..., P) give a batch
+        ``params.shape[:-1]``, differentiable w.r.t. ``params``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geowarp as gw
+        >>> gw.Projective.from_params(np.arange(8.0)).matrix
+        array([[1., 1., 2.],
+               [3., 5., 5.],
+               [6., 7., 1.]])
+        """
+        params = read_variable(params)
+        xp = array_namespace(params)
+        if params.ndim < 1 or params.shape[-1] != cls._num_params:
+            raise GeowarpValueError(
+                f"params must have shape (..., {cls._num_params}); got {tuple(params.shape)}"
+            )
+        padding = cls._param_rows * 3 - cls._num_params
+        if padding:  # zeros_like of a slice: the batch may be unknown while tracing
+            params = xp.concat([params, xp.zeros_like(params[..., :padding])], axis=-1)
+        rows = xp.stack([params[..., 3 * i : 3 * i + 3] for i in range(cls._param_rows)], axis=-2)
+        return cls(rows + _eye(cls._param_rows, xp, params))
+
+    def as_params(self) -> Any:
+        """The inverse of `from_params`: the matrix minus the identity, row by row.
+
+        A homography is first scaled to ``H[2, 2] == 1``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geowarp as gw
+        >>> gw.Affine(np.array([[2.0, 0.0, 0.5], [0.0, 1.0, 0.0]])).as_params()
+        array([1. , 0. , 0.5, 0. , 0. , 0. ])
+        """
+        xp = self.xp
+        rows = self._normalized_rows() - _eye(self._param_rows, xp, self._matrix)
+        flat = xp.concat([rows[..., i, :] for i in range(self._param_rows)], axis=-1)
+        return flat[..., : self._num_params]
+
+    def _normalized_rows(self) -> Any:
+        # the rows as_params reads; Projective removes its scale first
+        return self._rows()
+
+
+class Affine(MatrixTransform, family="affine"):
+    """An affine map ``p -> A[:2, :2] @ p + A[:2, 2]`` from output to input points.
+
+    Parameters
+    ----------
+    matrix : array of shape (..., 2, 3) or (..., 3, 3)
+        The map, in the normalized frame unless you apply it to pixel points
+        yourself. A 3x3 matrix's last row is taken to be ``[0, 0, 1]``. Leading
+        dimensions are a batch of transforms. This is exactly the ``theta`` of
+        ``torch.nn.functional.affine_grid``.
+
+    Notes
+    -----
+    The matrix maps output (target) points to input (source) points. OpenCV,
+    scikit-image and kornia describe a warp by the opposite, forward map:
+    theirs is ``Affine(matrix).inverse()`` (in their pixel frame).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import geowarp as gw
+    >>> shift = gw.Affine(np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]]))
+    >>> shift.apply(np.array([[0.0, 0.0]]))
+    array([[0.5, 0. ]])
+    >>> (shift @ shift.inverse()).matrix
+    array([[1., 0., 0.],
+           [0., 1., 0.]])
+    >>> gw.Affine.from_params(np.zeros(6)).matrix
+    array([[1., 0., 0.],
+           [0., 1., 0.]])
+    """
+
+    __slots__ = ()
+    _num_params = 6
+    _param_rows = 2
+    _grid_op = AFFINE_GRID
+
+    def _rows(self) -> Any:
+        return self._matrix[..., :2, :]
+
+    @classmethod
+    def _shapes(cls) -> tuple[tuple[int, int], ...]:
+        return ((2, 3), (3, 3))
+
+    def apply(self, points: Any) -> Any:
+        """Map points (..., N, 2) to (..., N, 2).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geowarp as gw
+        >>> gw.Affine(np.array([[2.0, 0.0, 0.0], [0.0, 1.0, 1.0]])).apply(np.ones((1, 2)))
+        array([[2., 2.]])
+        """
+        points = check_points(points, self)
+        matrix = self.xp.astype(self._rows(), points.dtype, copy=False)
+        return call(AFFINE_APPLY, matrix, points)
+
+    def inverse(self) -> Affine:
+        """The inverse map, in closed form (non-finite where the matrix is singular).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geowarp as gw
+        >>> gw.Affine(np.array([[2.0, 0.0, 1.0], [0.0, 4.0, 0.0]])).inverse().matrix + 0.0
+        array([[ 0.5 ,  0.  , -0.5 ],
+               [ 0.  ,  0.25,  0.  ]])
+        """
+        xp, m = self.xp, self._matrix
+        a, b, c, d = m[..., 0, 0], m[..., 0, 1], m[..., 1, 0], m[..., 1, 1]
+        det = a * d - b * c
+        inv = xp.stack([xp.stack([d, -b], axis=-1), xp.stack([-c, a], axis=-1)], axis=-2)
+        inv = inv / det[..., None, None]
+        shift = -(inv @ m[..., :2, 2:3])
+        return Affine(xp.concat([inv, shift], axis=-1))
+
+
+class Projective(MatrixTransform, family="projective"):
+    """A projective map (homography) from output to input points.
+
+    ``p -> (H @ [x, y, 1])[:2] / (H @ [x, y, 1])[2]``.
+
+    Parameters
+    ----------
+    matrix : array of shape (..., 3, 3)
+        The homography; scale invariant (``s * H`` is the same map for s != 0).
+
+    Notes
+    -----
+    Like `Affine`, the matrix maps output (target) points to input (source)
+    points; the forward homography of OpenCV or kornia is ``.inverse()``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import geowarp as gw
+    >>> tilt = gw.Projective(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, 1.0]]))
+    >>> tilt.apply(np.array([[1.0, 1.0]]))
+    array([[0.66666667, 0.66666667]])
+    """
+
+    __slots__ = ()
+    _num_params = 8
+    _param_rows = 3
+    _grid_op = PROJECTIVE_GRID
+
+    def _rows(self) -> Any:
+        return self._matrix
+
+    @classmethod
+    def _shapes(cls) -> tuple[tuple[int, int], ...]:
+        return ((3, 3),)
+
+    def _normalized_rows(self) -> Any:
+        return self._matrix / self._matrix[..., 2:3, 2:3]
+
+    def apply(self, points: Any) -> Any:
+        """Map points (..., N, 2) to (..., N, 2) through the homography.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geowarp as gw
+        >>> gw.Projective(2.0 * np.eye(3)).apply(np.array([[0.25, -1.0]]))
+        array([[ 0.25, -1.  ]])
+        """
+        points = check_points(points, self)
+        matrix = self.xp.astype(self._rows(), points.dtype, copy=False)
+        return call(PROJECTIVE_APPLY, matrix, points)
+
+    def inverse(self) -> Projective:
+        """The inverse homography: adjugate over determinant.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geowarp as gw
+        >>> h = gw.Projective(np.array([[1.0, 0.2, 0.1], [0.0, 1.0, 0.3], [0.1, 0.0, 1.0]]))
+        >>> bool(np.allclose((h @ h.inverse()).matrix, np.eye(3)))
+        True
+        """
+        xp, m = self.xp, self._matrix
+
+        def cofactor(r0: int, r1: int, c0: int, c1: int) -> Any:
+            return m[..., r0, c0] * m[..., r1, c1] - m[..., r0, c1] * m[..., r1, c0]
+
+        adjugate = xp.stack(
+            [
+                xp.stack(
+                    [cofactor(1, 2, 1, 2), -cofactor(0, 2, 1, 2), cofactor(0, 1, 1, 2)], axis=-1
+                ),
+                xp.stack(
+                    [-cofactor(1, 2, 0, 2), cofactor(0, 2, 0, 2), -cofactor(0, 1, 0, 2)], axis=-1
+                ),
+                xp.stack(
+                    [cofactor(1, 2, 0, 1), -cofactor(0, 2, 0, 1), cofactor(0, 1, 0, 1)], axis=-1
+                ),
+            ],
+            axis=-2,
+        )
+        det = xp.sum(m[..., 0, :] * adjugate[..., :, 0], axis=-1)
+        return Projective(adjugate / det[..., None, None])

@@ -1,0 +1,314 @@
+"""The thin-plate spline transform."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .._errors import GeowarpValueError, NotInvertibleError
+from .._namespace import array_namespace, read_variable
+from .._namespace import device as array_device
+from .._ops import broadcast_shapes
+from ..autodiff import call
+from ..grid import check_shape
+from ._base import Transform, check_points, grid_points
+from ._tps_ops import GRID_WEIGHTS, TPS_APPLY, TPS_GRID
+
+
+class ThinPlateSpline(Transform, family="tps"):
+    """A thin-plate spline taking target landmarks exactly (or nearly) to source landmarks.
+
+    The smoothest map (least bending energy) with ``T.apply(target_points) ==
+    source_points``; with ``regularization > 0`` it trades exactness for
+    smoothness. The target points are the kernel centres and stay fixed; the
+    map is linear in ``source_points``, and gradients reach them (as when an
+    STN predicts where its control points land in the input).
+
+    Parameters
+    ----------
+    source_points : array of shape (..., K, 2)
+        Where the landmarks are in the input (source) image.
+    target_points : array of shape (..., K, 2)
+        Where they are in the output (target) image: the kernel centres.
+        Unbatched target points shared by a batch of source points are the
+        fast, common STN case.
+    regularization : float
+        Non-negative smoothing weight added to the kernel's diagonal.
+
+    Notes
+    -----
+    Like every geowarp transform it maps output points to input points, so
+    ``gw.warp(source_image, tps, target_shape)`` moves the source landmarks
+    onto the target ones. There is no closed-form inverse; fit one with the
+    landmark roles swapped.
+
+    A sampling grid is ``W @ source_points`` with interpolation weights ``W``
+    (H_out * W_out, K) that depend only on the target points and the grid.
+    For numpy arrays and for torch tensors that need no gradient (an STN's
+    control-point buffer), geowarp keeps the weights of the last few grids
+    (at most 128 MiB, computed in float64) and rebuilds them only when the
+    target points change: by value in host memory, through the tensor's
+    version counter on accelerators. Elsewhere the grid is `apply` at the
+    pixel centres.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import geowarp as gw
+    >>> target = np.array([[-0.5, -0.5], [0.5, -0.5], [-0.5, 0.5], [0.5, 0.5], [0.0, 0.0]])
+    >>> source = target + np.array([0.0, 0.0, 0.0, 0.0, 0.1])[:, None]
+    >>> tps = gw.ThinPlateSpline.from_landmarks(source, target)
+    >>> bool(np.allclose(tps.apply(target), source))
+    True
+    """
+
+    __slots__ = ("_regularization", "_source_points", "_target_points")
+
+    def __init__(
+        self, source_points: Any, target_points: Any, *, regularization: float = 0.0
+    ) -> None:
+        source_points, target_points = read_variable(source_points), read_variable(target_points)
+        xp = array_namespace(source_points, target_points)
+        for name, points in (("source_points", source_points), ("target_points", target_points)):
+            if points.ndim < 2 or points.shape[-1] != 2:
+                raise GeowarpValueError(
+                    f"{name} must have shape (..., K, 2); got {tuple(points.shape)}"
+                )
+        if source_points.shape[-2] != target_points.shape[-2]:
+            raise GeowarpValueError(
+                f"source_points and target_points must hold the same number of landmarks; got "
+                f"{source_points.shape[-2]} and {target_points.shape[-2]}"
+            )
+        if source_points.shape[-2] < 3:
+            raise GeowarpValueError(
+                f"a thin-plate spline needs at least 3 landmarks; got {source_points.shape[-2]}"
+            )
+        if not regularization >= 0:
+            raise GeowarpValueError(f"regularization must be >= 0; got {regularization!r}")
+        dtype = xp.result_type(source_points.dtype, target_points.dtype)
+        self._source_points = xp.astype(source_points, dtype, copy=False)
+        self._target_points = xp.astype(target_points, dtype, copy=False)
+        self._regularization = float(regularization)
+
+    @classmethod
+    def from_landmarks(
+        cls, source_points: Any, target_points: Any, *, regularization: float = 0.0
+    ) -> ThinPlateSpline:
+        """The spline with ``T.apply(target_points) ~= source_points``; see the class docstring.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geowarp as gw
+        >>> corners = np.array([[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]])
+        >>> tps = gw.ThinPlateSpline.from_landmarks(0.5 * corners, corners)
+        >>> tps.apply(np.array([[1.0, 0.0]])).round(12) + 0.0
+        array([[0.5, 0. ]])
+        """
+        return cls(source_points, target_points, regularization=regularization)
+
+    @classmethod
+    def control_points(
+        cls,
+        control_grid: Sequence[int] = (4, 4),
+        *,
+        like: Any = None,
+        dtype: Any = None,
+        device: Any = None,
+    ) -> Any:
+        """Evenly spaced control points over the normalized frame, [-1, 1]^2.
+
+        Parameters
+        ----------
+        control_grid : (rows, columns)
+            At least 2 by 2; the default 4 by 4 gives the STN paper's 16 points.
+        like, dtype, device
+            The library, dtype and device of the result come from ``like``
+            (numpy float64 when omitted); ``dtype`` and ``device`` override them.
+
+        Returns
+        -------
+        points : array of shape (rows * columns, 2)
+            ``(x, y)`` row by row: x varies fastest.
+
+        Examples
+        --------
+        >>> import geowarp as gw
+        >>> gw.ThinPlateSpline.control_points((2, 3))
+        array([[-1., -1.],
+               [ 0., -1.],
+               [ 1., -1.],
+               [-1.,  1.],
+               [ 0.,  1.],
+               [ 1.,  1.]])
+        """
+        import numpy as np
+
+        rows, columns = check_control_grid(control_grid)
+        xs, ys = np.meshgrid(np.linspace(-1.0, 1.0, columns), np.linspace(-1.0, 1.0, rows))
+        points = np.stack([xs.ravel(), ys.ravel()], axis=-1)  # a constant: built once in numpy
+        if like is None:
+            return points if dtype is None else points.astype(dtype)
+        xp = array_namespace(like)
+        dtype = like.dtype if dtype is None else dtype
+        device = array_device(like) if device is None else device
+        return xp.asarray(points, dtype=dtype, device=device)
+
+    @classmethod
+    def param_count(cls, control_grid: Sequence[int] = (4, 4)) -> int:
+        """How many numbers `from_params` takes: two per control point.
+
+        Examples
+        --------
+        >>> import geowarp as gw
+        >>> gw.ThinPlateSpline.param_count((3, 5))
+        30
+        """
+        rows, columns = check_control_grid(control_grid)
+        return 2 * rows * columns
+
+    @classmethod
+    def from_params(
+        cls,
+        params: Any,
+        *,
+        control_grid: Sequence[int] = (4, 4),
+        control_points: Any = None,
+    ) -> ThinPlateSpline:
+        """The spline moving each control point by its offset: identity plus ``params``.
+
+        Parameters
+        ----------
+        params : array of shape (..., 2 K)
+            ``(dx0, dy0, dx1, dy1, ...)``: how far each of the ``K`` control
+            points moves in the input; zeros are the identity.
+        control_grid : (rows, columns)
+            Where the control points sit (`control_points`), unless
+            ``control_points`` is given.
+        control_points : array of shape (K, 2), optional
+            The control points themselves (taken to ``params``' library,
+            dtype and device); an STN keeps them as a buffer.
+
+        Returns
+        -------
+        ThinPlateSpline
+            Target points the control points, source points the control
+            points plus the offsets; batch ``params.shape[:-1]``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geowarp as gw
+        >>> tps = gw.ThinPlateSpline.from_params(np.zeros(8), control_grid=(2, 2))
+        >>> tps.apply(np.array([[0.3, -0.2]]))
+        array([[ 0.3, -0.2]])
+        """
+        params = read_variable(params)
+        xp = array_namespace(params)
+        if control_points is None:
+            control_points = cls.control_points(control_grid, like=params)
+        else:
+            control_points = xp.asarray(
+                read_variable(control_points), dtype=params.dtype, device=array_device(params)
+            )
+        count = control_points.shape[-2]
+        if params.ndim < 1 or params.shape[-1] != 2 * count:
+            raise GeowarpValueError(
+                f"params must have shape (..., {2 * count}) for {count} control points; "
+                f"got {tuple(params.shape)}"
+            )
+        # -1 for the leading axis: a batch unknown while tracing stays unknown
+        leading = (-1, *params.shape[1:-1]) if params.ndim > 1 else ()
+        offsets = xp.reshape(params, (*leading, count, 2))
+        return cls(control_points + offsets, control_points)
+
+    def as_params(self, control_points: Any = None) -> Any:
+        """The inverse of `from_params`: the displacement at the control points.
+
+        Parameters
+        ----------
+        control_points : array of shape (K, 2), optional
+            Where to read the displacement; the spline's own target points
+            by default (then exactly its source minus target points).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geowarp as gw
+        >>> params = np.arange(8.0) / 10
+        >>> tps = gw.ThinPlateSpline.from_params(params, control_grid=(2, 2))
+        >>> bool(np.allclose(tps.as_params(), params))
+        True
+        """
+        xp = self.xp
+        if control_points is None:
+            offsets = self._source_points - self._target_points
+        else:
+            control_points = self.validate_points(control_points)
+            offsets = self.apply(control_points) - control_points
+        leading = (-1, *offsets.shape[1:-2]) if offsets.ndim > 2 else ()
+        return xp.reshape(offsets, (*leading, 2 * offsets.shape[-2]))
+
+    @property
+    def source_points(self) -> Any:
+        """Landmarks in the input image, (..., K, 2)."""
+        return self._source_points
+
+    @property
+    def target_points(self) -> Any:
+        """Landmarks in the output image (the kernel centres), (..., K, 2)."""
+        return self._target_points
+
+    @property
+    def regularization(self) -> float:
+        """The smoothing weight."""
+        return self._regularization
+
+    @property
+    def _reference(self) -> Any:
+        return self._source_points
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Broadcast batch dimensions of the two landmark sets."""
+        shapes = (self._source_points.shape[:-2], self._target_points.shape[:-2])
+        return tuple(broadcast_shapes(*shapes))
+
+    def apply(self, points: Any) -> Any:
+        """Map points (..., N, 2) to (..., N, 2)."""
+        points = check_points(points, self)
+        xp = self.xp
+        target = xp.astype(self._target_points, points.dtype, copy=False)
+        source = xp.astype(self._source_points, points.dtype, copy=False)
+        return call(TPS_APPLY, target, source, points, regularization=self._regularization)
+
+    def _grid(self, height: int, width: int, align_corners: bool) -> Any:
+        centres = self._target_points
+        weights = GRID_WEIGHTS(
+            centres,
+            lambda: grid_points(height, width, align_corners, centres),
+            ("grid", height, width, align_corners),
+            regularization=self._regularization,
+        )
+        if weights is None:  # not cacheable: the spline at the pixel centres
+            return super()._grid(height, width, align_corners)
+        mapped = call(TPS_GRID, weights, self._source_points)
+        return self.xp.reshape(mapped, (*mapped.shape[:-2], height, width, 2))
+
+    def inverse(self) -> Transform:
+        """Raise `NotInvertibleError`: a thin-plate spline has no closed-form inverse."""
+        raise NotInvertibleError(
+            "ThinPlateSpline has no closed-form inverse; fit an approximate one with "
+            "ThinPlateSpline.from_landmarks(target_points, source_points)"
+        )
+
+
+def check_control_grid(control_grid: Sequence[int]) -> tuple[int, int]:
+    """``control_grid`` as ``(rows, columns)``, each at least 2, or `GeowarpValueError`."""
+    rows, columns = check_shape(control_grid, "control_grid")
+    if rows < 2 or columns < 2:
+        # one row or column of control points is collinear: the spline's system is singular
+        raise GeowarpValueError(
+            f"control_grid needs at least 2 rows and 2 columns; got {tuple(control_grid)!r}"
+        )
+    return rows, columns
