@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import Any, final
+from typing import Any, ClassVar, final
 
 from .._errors import GeowarpError, GeowarpTypeError, GeowarpValueError, NotInvertibleError
 from .._namespace import array_namespace, backend_name, read_variable
@@ -31,7 +31,8 @@ class Transform(abc.ABC):
       explicit VJP.
     * ``batch_shape``: a property, the leading batch dimensions.
 
-    Optional: ``inverse()`` (the default raises `NotInvertibleError`), and
+    Optional: ``inverse()`` (the default raises `NotInvertibleError`);
+    ``constant_fields``, the fields gradients do not reach; and
     the parameter-vector trio ``param_count``/``from_params``/``as_params``
     ("identity plus params": zeros are the identity) that the STN modules and
     Keras layers use. Pass ``family="name"`` in the class statement to make
@@ -67,6 +68,10 @@ class Transform(abc.ABC):
     """
 
     __slots__ = ()
+
+    constant_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields whose arrays gradients do not reach (a spline's kernel centres); `geowarp.testing`
+    checks the gradient w.r.t. every other array."""
 
     def __init_subclass__(cls, *, family: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -63,6 +63,7 @@ class ThinPlateSpline(Transform, family="tps"):
     """
 
     __slots__ = ("_regularization", "_source_points", "_target_points")
+    constant_fields = ("_target_points",)
 
     def __init__(
         self, source_points: Any, target_points: Any, *, regularization: float = 0.0
