@@ -194,7 +194,7 @@ def _build(factory: Factory, lib: Library, batch: tuple[int, ...], rng: Any, dty
     return transform
 
 
-def _check_batch_broadcasting(factory, lib, rng, atol, invertible):  # type: ignore[no-untyped-def]
+def _check_batch_broadcasting(factory, lib, rng, atol, invertible):
     transform = _build(factory, lib, (3,), rng, "float64")
     assert tuple(transform.batch_shape) == (3,), f"batch_shape {transform.batch_shape} != (3,)"
     points = _points(rng)
@@ -207,7 +207,7 @@ def _check_batch_broadcasting(factory, lib, rng, atol, invertible):  # type: ign
     assert lib.to_numpy(single.apply(lib.asarray(points))).shape == (7, 2)
 
 
-def _check_inverse(factory, lib, rng, atol, invertible):  # type: ignore[no-untyped-def]
+def _check_inverse(factory, lib, rng, atol, invertible):
     transform = _build(factory, lib, (), rng, "float64")
     try:
         inverse = transform.inverse()
@@ -225,7 +225,7 @@ def _check_inverse(factory, lib, rng, atol, invertible):  # type: ignore[no-unty
         )
 
 
-def _check_composition(factory, lib, rng, atol, invertible):  # type: ignore[no-untyped-def]
+def _check_composition(factory, lib, rng, atol, invertible):
     transform = _build(factory, lib, (), rng, "float64")
     other = Affine(lib.asarray(np.eye(2, 3) + 0.1 * rng.normal(size=(2, 3))))
     points = lib.asarray(_points(rng))
@@ -238,7 +238,7 @@ def _check_composition(factory, lib, rng, atol, invertible):  # type: ignore[no-
         )
 
 
-def _check_sampling_grid(factory, lib, rng, atol, invertible):  # type: ignore[no-untyped-def]
+def _check_sampling_grid(factory, lib, rng, atol, invertible):
     transform = _build(factory, lib, (2,), rng, "float64")
     height, width = 3, 5
     rows, columns = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
@@ -251,7 +251,7 @@ def _check_sampling_grid(factory, lib, rng, atol, invertible):  # type: ignore[n
         _close(grid.reshape(2, -1, 2), expected, atol, f"align_corners={align_corners}")
 
 
-def _check_dtype_and_device(factory, lib, rng, atol, invertible):  # type: ignore[no-untyped-def]
+def _check_dtype_and_device(factory, lib, rng, atol, invertible):
     for dtype in ("float32", "float64"):
         transform = _build(factory, lib, (), rng, dtype)
         reference = lib.asarray(np.zeros(1), dtype)
@@ -272,7 +272,7 @@ def _device(array: Any) -> Any:
     return device(array)
 
 
-def _check_warp(factory, lib, rng, atol, invertible):  # type: ignore[no-untyped-def]
+def _check_warp(factory, lib, rng, atol, invertible):
     state = rng.bit_generator.state
     image = rng.random((2, 2, 5, 6))
     transform = _build(factory, lib, (2,), rng, "float64")
@@ -284,7 +284,7 @@ def _check_warp(factory, lib, rng, atol, invertible):  # type: ignore[no-untyped
     _close(out, expected, 1e3 * atol, "warp differs from numpy's")
 
 
-def _check_flatten_round_trip(factory, lib, rng, atol, invertible):  # type: ignore[no-untyped-def]
+def _check_flatten_round_trip(factory, lib, rng, atol, invertible):
     transform = _build(factory, lib, (2,), rng, "float64")
     leaves, structure = transform.flatten()
     assert leaves, "flatten found no arrays in the transform's fields"
@@ -320,7 +320,7 @@ _COMPILED: dict[str, Callable[[Transform, Any], Any]] = {
 }
 
 
-def _check_gradients(factory, lib, rng, atol, invertible):  # type: ignore[no-untyped-def]
+def _check_gradients(factory, lib, rng, atol, invertible):
     transform = _build(factory, lib, (2,), rng, "float64")
     leaves, structure = transform.flatten()
     points = _points(rng)
@@ -369,7 +369,7 @@ def _constant_leaves(structure: tuple[Any, ...]) -> list[bool]:
     return flags
 
 
-def _torch_gradients(lib, structure, leaves, points, weights_apply, weights_grid):  # type: ignore[no-untyped-def]
+def _torch_gradients(lib, structure, leaves, points, weights_apply, weights_grid):
     torch = importlib.import_module("torch")
     variables = [leaf.detach().clone().requires_grad_() for leaf in leaves]
     rebuilt = Transform.unflatten(structure, variables)
@@ -379,7 +379,7 @@ def _torch_gradients(lib, structure, leaves, points, weights_apply, weights_grid
     return torch.autograd.grad(loss, variables, allow_unused=True)
 
 
-def _jax_gradients(lib, structure, leaves, points, weights_apply, weights_grid):  # type: ignore[no-untyped-def]
+def _jax_gradients(lib, structure, leaves, points, weights_apply, weights_grid):
     jax = importlib.import_module("jax")
     jnp = importlib.import_module("jax.numpy")
 
@@ -392,7 +392,7 @@ def _jax_gradients(lib, structure, leaves, points, weights_apply, weights_grid):
     return jax.grad(loss)(list(leaves))
 
 
-def _tf_gradients(lib, structure, leaves, points, weights_apply, weights_grid):  # type: ignore[no-untyped-def]
+def _tf_gradients(lib, structure, leaves, points, weights_apply, weights_grid):
     tf = importlib.import_module("tensorflow")
     with tf.GradientTape() as tape:
         for leaf in leaves:
