@@ -7,7 +7,13 @@ from typing import Any
 from .._namespace import array_namespace
 from .._ops import scatter_add_rows
 from ..autodiff import Op
-from ._coordinates import flat_index, padded_channels_last, padded_interior, source_pixels
+from ._coordinates import (
+    fill_cotangent,
+    flat_index,
+    padded_channels_last,
+    padded_interior,
+    source_pixels,
+)
 
 
 def _neighbourhood(
@@ -124,11 +130,8 @@ def _image_and_fill_cotangents(
     num_rows = padded_shape[0] * padded_shape[1] * padded_shape[2]
     d_padded = xp.reshape(scatter_add_rows(values, rows, num_rows, xp), padded_shape)
     d_image = padded_interior(d_padded)
-    # The ring of the padded copy holds the fill value: its cotangent is the ring's sum.
     total = xp.sum(d_padded, axis=(0, 1, 2))
-    if padding in ("border", "reflection"):
-        return d_image, xp.zeros_like(total)
-    return d_image, total - xp.sum(d_image, axis=(0, 2, 3))
+    return d_image, fill_cotangent(total, xp.sum(d_image, axis=(0, 2, 3)), padding, xp)
 
 
 BILINEAR = Op("bilinear_sample", bilinear_forward, bilinear_vjp)

@@ -133,3 +133,16 @@ def _index_dtype(xp: Any) -> Any:
     # would warn and give int32 anyway); every row fits: arrays are as small
     info = getattr(xp, "__array_namespace_info__", None)
     return xp.int64 if info is None else info().default_dtypes()["indexing"]
+
+
+def fill_cotangent(total: Any, reached_image: Any, padding: str, xp: Any) -> Any:
+    """The cotangent of the fill value (C,): what of the output's cotangent missed the image.
+
+    Each point's interpolation weights sum to one, so the cotangent ``total``
+    (summed per channel) that did not reach the image pixels
+    (``reached_image``) reached the padding ring, which holds the fill value;
+    with border and reflection padding there is no fill, hence zero.
+    """
+    if padding in ("border", "reflection"):
+        return xp.zeros_like(total)
+    return total - reached_image

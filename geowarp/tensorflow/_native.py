@@ -41,7 +41,7 @@ import tensorflow as tf
 from tensorflow.python.eager import record  # no public equivalent: is a tape active?
 
 from .._errors import GeowarpValueError
-from ..samplers._coordinates import padded_channels_last, source_pixels
+from ..samplers._coordinates import fill_cotangent, padded_channels_last, source_pixels
 from . import _namespace as xp
 
 __all__ = [
@@ -223,10 +223,9 @@ def _scatter_patches(
 
 
 def _fill_cotangent(cot: tf.Tensor, d_image: tf.Tensor, padding: str) -> tf.Tensor:
-    # The weights of each point sum to one: what did not reach the image reached the ring.
-    if padding in ("border", "reflection"):
-        return tf.zeros_like(cot[0, 0, 0])
-    return tf.reduce_sum(cot, axis=(0, 1, 2)) - tf.reduce_sum(d_image, axis=(0, 1, 2))
+    # channels last here: sum over batch and space, then the core's rule
+    total = tf.reduce_sum(cot, axis=(0, 1, 2))
+    return fill_cotangent(total, tf.reduce_sum(d_image, axis=(0, 1, 2)), padding, xp)
 
 
 def _nearest_forward(
