@@ -87,11 +87,17 @@ def backend_name(xp: Any) -> str:
 
 def device(array: Any) -> Any:
     """The device of ``array``, also for traced JAX values (which lack ``.device``)."""
-    xp = array_namespace(array)
-    own = getattr(xp, "device", None)
-    if _NAMES.get(id(xp)) is not None and own is not None:
-        return own(array)
-    return array_api_compat.device(array)
+    # hot: every check asks it; which function answers depends only on the array's type
+    kind = type(array)
+    answer = _DEVICES.get(kind)
+    if answer is None:
+        xp = array_namespace(array)
+        own = getattr(xp, "device", None) if id(xp) in _NAMES else None
+        answer = _DEVICES[kind] = own or array_api_compat.device
+    return answer(array)
+
+
+_DEVICES: dict[type, Any] = {}
 
 
 def read_variable(array: Any) -> Any:
@@ -116,6 +122,7 @@ def _forget() -> None:
     # a backend came or went: answers cached by array type may change
     _NAMESPACES.clear()
     _READERS.clear()
+    _DEVICES.clear()
 
 
 backends.on_change(_forget)

@@ -62,6 +62,8 @@ def check_shape(shape: Any, name: str) -> tuple[int, int]:
         height, width = (int(s) for s in shape)
     except (TypeError, ValueError):
         raise GeowarpValueError(f"{name} must be a pair (H, W) of ints; got {shape!r}") from None
+    if any(type(s).__name__ in ("bool", "bool_") for s in shape):  # True == 1, but not a size
+        raise GeowarpValueError(f"{name} must be a pair (H, W) of ints, not bools; got {shape!r}")
     if [height, width] != list(shape) or height < 0 or width < 0:
         raise GeowarpValueError(f"{name} must be a pair (H, W) of non-negative ints; got {shape!r}")
     return height, width

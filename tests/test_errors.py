@@ -88,6 +88,21 @@ def _cases(a):
             gw.GeowarpValueError,
             "out_shape",
         ),
+        "bool out_shape": (
+            lambda: gw.warp(image, gw.Affine(eye), (True, 4)),
+            gw.GeowarpValueError,
+            "out_shape must be a pair .* not bools",
+        ),
+        "align_corners not a bool": (
+            lambda: gw.warp(image, gw.Affine(eye), align_corners="yes"),
+            gw.GeowarpTypeError,
+            "align_corners must be a bool",
+        ),
+        "align_corners None": (
+            lambda: gw.sample(image, gw.Affine(eye).sampling_grid((2, 2)), align_corners=None),
+            gw.GeowarpTypeError,
+            "align_corners must be a bool",
+        ),
         "huge out_shape": (
             lambda: gw.warp(image, gw.Affine(eye), (100_000, 100_000)),
             gw.GeowarpValueError,
