@@ -249,18 +249,23 @@ def check_matrix(matrix: Any, shapes: tuple[tuple[int, int], ...], name: str) ->
     return matrix
 
 
+def creation_namespace(like: Any, dtype: Any, device: Any) -> tuple[Any, Any, Any]:
+    """(namespace, dtype, device) for new arrays: ``like``'s, numpy float64 without one;
+    ``dtype`` and ``device`` override."""
+    if like is None:
+        import numpy as xp
+
+        return xp, (xp.float64 if dtype is None else dtype), device
+    xp = array_namespace(like)
+    return (
+        xp,
+        (like.dtype if dtype is None else dtype),
+        (array_device(like) if device is None else device),
+    )
+
+
 def _itemsize(xp: Any, dtype: Any) -> int:
     return xp.finfo(dtype).bits // 8 if xp.isdtype(dtype, "real floating") else 8
-
-
-def flatten(transform: Transform) -> tuple[list[Any], tuple[Any, ...]]:
-    """`Transform.flatten` as a function."""
-    return transform.flatten()
-
-
-def unflatten(structure: tuple[Any, ...], leaves: Sequence[Any]) -> Transform:
-    """`Transform.unflatten` as a function."""
-    return Transform.unflatten(structure, leaves)
 
 
 def _flatten_into(transform: Transform, leaves: list[Any]) -> tuple[Any, ...]:

@@ -10,25 +10,12 @@ from .._namespace import array_namespace, read_variable
 from .._namespace import device as array_device
 from ..autodiff import Op, call
 from ..grid import base_axes
-from ._base import Transform, check_matrix, check_points
+from ._base import Transform, check_matrix, check_points, creation_namespace
 from ._matrix_ops import AFFINE_APPLY, AFFINE_GRID, PROJECTIVE_APPLY, PROJECTIVE_GRID
 
 
 def _eye(rows: int, xp: Any, like: Any) -> Any:
     return xp.eye(rows, 3, dtype=like.dtype, device=array_device(like))
-
-
-def _creation_namespace(like: Any, dtype: Any, device: Any) -> tuple[Any, Any, Any]:
-    if like is None:
-        import numpy as xp
-
-        return xp, (xp.float64 if dtype is None else dtype), device
-    xp = array_namespace(like)
-    return (
-        xp,
-        (like.dtype if dtype is None else dtype),
-        (array_device(like) if device is None else device),
-    )
 
 
 class MatrixTransform(Transform):
@@ -100,7 +87,7 @@ class MatrixTransform(Transform):
         The namespace, dtype and device come from ``like`` (numpy float64 when
         omitted); ``dtype`` and ``device`` override them.
         """
-        xp, dtype, device = _creation_namespace(like, dtype, device)
+        xp, dtype, device = creation_namespace(like, dtype, device)
         eye = xp.eye(cls._param_rows, 3, dtype=dtype, device=device)
         return cls(xp.zeros((*batch_shape, cls._param_rows, 3), dtype=dtype, device=device) + eye)
 

@@ -11,7 +11,7 @@ from .._namespace import device as array_device
 from .._ops import broadcast_shapes
 from ..autodiff import call
 from ..grid import check_shape
-from ._base import Transform, check_points, grid_points
+from ._base import Transform, check_points, creation_namespace, grid_points
 from ._tps_ops import GRID_WEIGHTS, TPS_APPLY, TPS_GRID
 
 
@@ -148,11 +148,7 @@ class ThinPlateSpline(Transform, family="tps"):
         rows, columns = check_control_grid(control_grid)
         xs, ys = np.meshgrid(np.linspace(-1.0, 1.0, columns), np.linspace(-1.0, 1.0, rows))
         points = np.stack([xs.ravel(), ys.ravel()], axis=-1)  # a constant: built once in numpy
-        if like is None:
-            return points if dtype is None else points.astype(dtype)
-        xp = array_namespace(like)
-        dtype = like.dtype if dtype is None else dtype
-        device = array_device(like) if device is None else device
+        xp, dtype, device = creation_namespace(like, dtype, device)
         return xp.asarray(points, dtype=dtype, device=device)
 
     @classmethod
