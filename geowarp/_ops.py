@@ -1,10 +1,15 @@
-"""Operations the array API standard lacks, one function per gap, native per library."""
+"""Operations the array API standard lacks, one function per gap.
+
+Each runs a backend's native version where its `geowarp.backends.Backend` has
+one (``ops``), numpy's own where the arrays are numpy's, and portable
+array-API code otherwise.
+"""
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
+from . import backends
 from ._namespace import backend_name
 from ._namespace import device as array_device
 
@@ -25,7 +30,6 @@ def scatter_add_rows(values: Any, indices: Any, num_rows: int, xp: Any) -> Any:
     accumulate duplicates on every library, hence one native call per library.
     """
     name = backend_name(xp)
-    shape = (num_rows, values.shape[1])
     if name == "numpy":
         import numpy as np
 
@@ -34,16 +38,12 @@ def scatter_add_rows(values: Any, indices: Any, num_rows: int, xp: Any) -> Any:
             np.bincount(indices, weights=values[:, c], minlength=num_rows)
             for c in range(values.shape[1])
         ]
+        shape = (num_rows, values.shape[1])
         out = np.stack(columns, axis=1) if columns else np.zeros(shape)
         return out.astype(values.dtype, copy=False)
-    if name == "torch":
-        out = xp.zeros(shape, dtype=values.dtype, device=array_device(values))
-        return out.index_add_(0, indices, values)
-    if name == "jax":
-        return xp.zeros(shape, dtype=values.dtype).at[indices].add(values)
-    if name == "tensorflow":
-        # tf.math.unsorted_segment_sum, through geowarp's TF namespace (no TF import here)
-        return xp.scatter_add_rows(values, indices, num_rows)
+    native = backends.op(name, "scatter_add_rows")
+    if native is not None:
+        return native(values, indices, num_rows)
     return _scatter_add_rows_sorted(values, indices, num_rows, xp)
 
 
@@ -94,22 +94,15 @@ def matmul_shared(left: Any, right: Any, xp: Any, *, transpose_left: bool = Fals
     """``left @ right`` (or ``left.T @ right``) for one ``left`` (N, M) shared by a batch ``right``.
 
     ``right`` has shape (..., M, k); the result (..., N, k) (or (..., M, k)).
-    PyTorch's broadcasting matmul copies ``left`` once per batch item and then
-    runs a batched product with a tiny inner size; folding the batch into the
-    columns of ``right`` makes it one plain matrix product instead (10-30x
-    faster for a sampling grid). NumPy and XLA broadcast without the copy.
+    NumPy and XLA broadcast without copying ``left``; a backend whose
+    broadcasting product is slow supplies its own (PyTorch's, see
+    ``geowarp/torch/_ops.py``).
     """
-    operand = xp.matrix_transpose(left) if transpose_left else left
-    if backend_name(xp) != "torch" or left.ndim != 2 or right.ndim <= 2:
-        return operand @ right
-    if transpose_left:  # (right^T @ left)^T: reads right (a grid's cotangent) in place
-        return xp.matrix_transpose(xp.matrix_transpose(right) @ left)
-    batch, (rows, columns) = right.shape[:-2], right.shape[-2:]
-    order = (right.ndim - 2, *range(right.ndim - 2), right.ndim - 1)
-    folded = xp.reshape(xp.permute_dims(right, order), (rows, -1))
-    product = xp.reshape(operand @ folded, (operand.shape[0], *batch, columns))
-    # grid_sample and the samplers read grids far faster in row-major order
-    return xp.permute_dims(product, (*range(1, len(batch) + 1), 0, len(batch) + 1)).contiguous()
+    if left.ndim == 2 and right.ndim > 2:
+        native = backends.op(backend_name(xp), "matmul_shared")
+        if native is not None:
+            return native(left, right, transpose_left)
+    return (xp.matrix_transpose(left) if transpose_left else left) @ right
 
 
 def matmul_shared_right(left: Any, right: Any, xp: Any) -> Any:
@@ -128,30 +121,17 @@ def matmul_shared_right(left: Any, right: Any, xp: Any) -> Any:
 def content_key(array: Any, xp: Any) -> tuple[Any, ...] | None:
     """A hashable key that changes whenever ``array``'s contents may have, or None.
 
-    None where no cheap, safe key exists: a library other than numpy and
-    torch, a tensor being traced or compiled, one that records gradients, or
-    an inference tensor off the CPU (which has no version counter). Arrays in host memory
-    are keyed by their values (``("value", ...)``; meant for small arrays);
-    torch tensors on accelerators by identity and version counter
-    (``("identity", ...)``), so they are never read back to the host. With an
-    identity key the caller keeps a weak reference to ``array`` to tell a
-    reused ``id`` from the same tensor.
+    None where no cheap, safe key exists: a library whose backend gives no
+    ``content_key`` op (only numpy's arrays and PyTorch's tensors are keyed),
+    or an array its backend cannot key (traced, recording gradients, ...).
+    Arrays in host memory are keyed by their values (``("value", ...)``; meant
+    for small arrays); arrays on accelerators by identity and a version
+    counter (``("identity", ...)``), so they are never read back to the
+    host. With an identity key the caller keeps a weak reference to
+    ``array`` to tell a reused ``id`` from the same array.
     """
     name = backend_name(xp)
     if name == "numpy":
         return ("value", array.dtype.str, array.shape, array.tobytes())
-    if name == "torch":
-        torch = sys.modules["torch"]  # already imported: the array is a tensor
-        if (
-            torch.compiler.is_compiling()
-            or array.requires_grad
-            or type(array) is not torch.Tensor  # subclasses, fake and functorch tensors
-        ):
-            return None
-        if array.device.type == "cpu":  # small: reading the values is cheaper than a miss
-            values = array.to(torch.float64).numpy()  # exact for every float dtype
-            return ("value", str(array.dtype), tuple(array.shape), values.tobytes())
-        if array.is_inference():  # no version counter
-            return None
-        return ("identity", id(array), array._version, str(array.dtype), str(array.device))
-    return None
+    native = backends.op(name, "content_key")
+    return None if native is None else native(array)

@@ -50,6 +50,7 @@ __all__ = [
     "get",
     "loaded",
     "notify_family",
+    "op",
     "register",
     "unregister",
 ]
@@ -86,6 +87,15 @@ class Backend:
         ``native=False``.
     warp : callable, optional
         A whole-warp fast path; see `WarpFastPath`.
+    ops : mapping of str to callable, optional
+        Native versions of the core's array helpers, by name, for what the
+        array API standard lacks or does slowly (see `op`):
+        ``scatter_add_rows(values, indices, num_rows)`` (sum rows at indices,
+        duplicates accumulating), ``matmul_shared(left, right,
+        transpose_left)`` (one matrix times a batch), ``content_key(array)``
+        (a hashable key of an array's contents, or None) and
+        ``padded_channels_last(image, fill)`` (the samplers' padded copy).
+        Without one the core's portable version runs.
     on_first_use : callable, optional
         ``on_first_use()``, run once, when the first array of the library
         reaches geowarp (or on `register` if the library is already in use).
@@ -114,6 +124,7 @@ class Backend:
     autodiff: Callable[..., Any] | None = None
     samplers: Mapping[str, Kernel] = field(default_factory=dict)
     warp: WarpFastPath | None = None
+    ops: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     on_first_use: Callable[[], None] | None = None
     on_new_family: Callable[[type], None] | None = None
     owns: Callable[[Any], bool] | None = None
@@ -204,6 +215,21 @@ def get(name: str) -> Backend | None:
             if name not in _BACKENDS:  # the module did not register itself
                 register(loaded_backend)
     return _BACKENDS.get(name)
+
+
+def op(library: str, name: str) -> Callable[..., Any] | None:
+    """Library ``library``'s native version of the core helper ``name``, or None.
+
+    See `Backend`'s ``ops`` for the helpers and their signatures.
+
+    Examples
+    --------
+    >>> from geowarp import backends
+    >>> backends.op("numpy", "scatter_add_rows") is None  # the core's own version runs
+    True
+    """
+    backend = get(library)
+    return None if backend is None else backend.ops.get(name)
 
 
 def use(name: str) -> Backend | None:

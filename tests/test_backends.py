@@ -44,12 +44,24 @@ class _TaggedNamespace:
 @pytest.fixture
 def toy():
     """Register the toy backend; yield its call log; unregister."""
-    log: dict[str, list[Any]] = {"kernel": [], "autodiff": [], "first_use": [], "families": []}
+    log: dict[str, list[Any]] = {
+        "kernel": [],
+        "autodiff": [],
+        "first_use": [],
+        "families": [],
+        "scatter": [],
+    }
 
     def bilinear(image, grid, fill, *, padding, align_corners):
         log["kernel"].append((image.shape, padding))
         out, _ = BILINEAR.forward(image, grid, fill, padding=padding, align_corners=align_corners)
         return out
+
+    def scatter_add_rows(values, indices, num_rows):
+        log["scatter"].append(num_rows)
+        out = np.zeros((num_rows, values.shape[1]), dtype=values.dtype)
+        np.add.at(out, np.asarray(indices), np.asarray(values))
+        return out.view(Tagged)
 
     def autodiff(op, arrays, options):
         log["autodiff"].append(op.name)
@@ -59,6 +71,7 @@ def toy():
         "tagged",
         autodiff=autodiff,
         samplers={"bilinear_sample": bilinear},
+        ops={"scatter_add_rows": scatter_add_rows},
         on_first_use=lambda: log["first_use"].append(True),
         on_new_family=log["families"].append,
         owns=lambda array: isinstance(array, Tagged),
@@ -79,6 +92,22 @@ def test_the_core_uses_a_registered_backend(toy):
     assert toy["first_use"] == [True]
     plain = gw.warp(np.asarray(image), gw.Affine(np.asarray(matrix)), (3, 5), padding="border")
     np.testing.assert_allclose(np.asarray(out), plain, rtol=0, atol=1e-12)
+
+
+def test_the_core_uses_a_backends_ops(toy):
+    # the sampler's VJP sums the image cotangent with the backend's scatter_add_rows
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(2, 3, 4, 5)).view(Tagged)
+    grid = rng.uniform(-1.2, 1.2, size=(2, 3, 6, 2)).view(Tagged)
+    fill = np.zeros(3).view(Tagged)
+    cotangent = rng.normal(size=(2, 3, 3, 6)).view(Tagged)
+    out, residuals = BILINEAR.forward(image, grid, fill, padding="zeros", align_corners=False)
+    d_image, _, _ = BILINEAR.vjp(residuals, cotangent, padding="zeros", align_corners=False)
+    assert toy["scatter"] == [2 * 7 * 8]  # one call over the padded rows
+    plain = [np.asarray(a) for a in (image, grid, fill, cotangent)]
+    _, plain_residuals = BILINEAR.forward(*plain[:3], padding="zeros", align_corners=False)
+    expected, _, _ = BILINEAR.vjp(plain_residuals, plain[3], padding="zeros", align_corners=False)
+    np.testing.assert_allclose(np.asarray(d_image), expected, rtol=0, atol=1e-12)
 
 
 def test_the_first_use_hook_runs_once(toy):

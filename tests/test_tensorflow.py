@@ -24,6 +24,7 @@ else:
 import geowarp as gw  # noqa: E402
 from _helpers import COMBINATIONS, core_op, random_grid  # noqa: E402
 from geowarp._namespace import array_namespace, backend_name  # noqa: E402
+from geowarp.samplers import _coordinates  # noqa: E402
 from geowarp.tensorflow import _native, _warp  # noqa: E402
 
 
@@ -143,24 +144,33 @@ def test_native_false_runs_the_portable_code(rng, monkeypatch, mode):
         np.testing.assert_allclose(got.numpy(), wanted.numpy(), rtol=0, atol=1e-11)
 
 
-def test_int64_indices_give_the_same_result(rng, monkeypatch):
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+def test_int64_indices_give_the_same_result(rng, monkeypatch, mode):
+    # the kernel's steps run eagerly here (not their compiled graphs, cached per shape),
+    # so the index dtype is chosen anew on each run
     image = tf.constant(rng.normal(size=(2, 2, 6, 5)))
     grid = tf.constant(random_grid(rng, (2, 3, 4, 2)))
     fill = tf.zeros(2, dtype=tf.float64)
+    kernel = _native.KERNELS[core_op(mode).name]
+    settings = {"padding": "zeros", "align_corners": False}
 
-    def run() -> list[np.ndarray]:
-        with tf.GradientTape() as tape:
-            tape.watch([image, grid])
-            out = _native.bilinear(image, grid, fill, padding="zeros", align_corners=False)
-        return [t.numpy() for t in (out, *tape.gradient(out, [image, grid]))]
+    def run() -> tuple[tf.DType, list[np.ndarray]]:
+        out, residuals = kernel.forward(image, grid, fill, **settings)
+        cotangent = tf.constant(rng.normal(size=out.shape), dtype=out.dtype)
+        grads = kernel.backward(residuals, cotangent, (2, 6, 5), **settings)
+        rows = next(r for r in residuals if r.dtype.is_integer and r.shape.rank == 1)
+        return rows.dtype, [t.numpy() for t in (out, *grads)]
 
-    narrow = run()
-    assert _native._index_dtype(2, 81) == tf.int32
-    monkeypatch.setattr(_native, "INT32_ROWS", 10)
-    assert _native._index_dtype(2, 81) == tf.int64
-    assert _native._index_dtype(None, 81) == tf.int64  # a batch unknown while tracing
-    for wide, expected in zip(run(), narrow, strict=True):
-        np.testing.assert_array_equal(wide, expected)
+    rng_state = rng.bit_generator.state
+    narrow_dtype, narrow = run()
+    assert narrow_dtype == tf.int32
+    monkeypatch.setattr(_coordinates, "INT32_ROWS", 10)  # fewer rows than the 2 x 9 x 8 padded
+    rng.bit_generator.state = rng_state
+    wide_dtype, wide = run()
+    assert wide_dtype == tf.int64
+    assert _coordinates.index_dtype(_native.xp, None, narrow=True) == tf.int64  # unknown batch
+    for got, expected in zip(wide, narrow, strict=True):
+        np.testing.assert_array_equal(got, expected)
 
 
 # --------------------------------------------------------------------------- against torch

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import jax.numpy as jnp
+
 from ..backends import Backend
 from ._autograd import call
 from ._pytree import register_family
 
-BACKEND = Backend("jax", autodiff=call, on_new_family=register_family)
+
+def _scatter_add_rows(values: Any, indices: Any, num_rows: int) -> Any:
+    # duplicates accumulate in .at[].add
+    return jnp.zeros((num_rows, values.shape[1]), dtype=values.dtype).at[indices].add(values)
+
+
+BACKEND = Backend(
+    "jax",
+    autodiff=call,
+    ops={"scatter_add_rows": _scatter_add_rows},
+    on_new_family=register_family,
+)
 """Loaded the first time geowarp sees a JAX array, or on ``import geowarp.jax``."""

@@ -81,10 +81,12 @@ def padded_channels_last(image: Any, fill: Any, xp: Any) -> Any:
     """Channels-last copy of ``image`` (B, C, H, W), its padding ring set to ``fill`` (C,)."""
     import array_api_extra as xpx
 
+    from .. import backends
     from .._namespace import backend_name
 
-    if backend_name(xp) == "tensorflow":  # no in-place update: build the ring by concatenation
-        return _padded_by_concat(xp.permute_dims(image, (0, 2, 3, 1)), fill, xp)
+    native = backends.op(backend_name(xp), "padded_channels_last")
+    if native is not None:  # a library without in-place updates (TensorFlow)
+        return native(image, fill)
     batch, channels, height, width = image.shape
     shape = (batch, height + 3, width + 3, channels)
     buffer = xp.zeros(shape, dtype=image.dtype, device=array_device(image)) + xp.astype(
@@ -94,9 +96,13 @@ def padded_channels_last(image: Any, fill: Any, xp: Any) -> Any:
     return xpx.at(buffer)[:, 1 : height + 1, 1 : width + 1, :].set(interior, copy=None, xp=xp)
 
 
-def _padded_by_concat(interior: Any, fill: Any, xp: Any) -> Any:
-    # (B, H, W, C) -> (B, H + 3, W + 3, C); shapes come from slices, so a batch unknown
-    # until run time (a traced tensor) works too
+def padded_by_concat(interior: Any, fill: Any, xp: Any) -> Any:
+    """`padded_channels_last` by concatenation, for libraries without in-place updates.
+
+    ``interior`` is already channels last: (B, H, W, C) -> (B, H + 3, W + 3, C).
+    Shapes come from slices, so a batch unknown until run time (a traced
+    tensor) works too.
+    """
     column = xp.zeros_like(interior[:, :, :1, :]) + xp.astype(fill, interior.dtype)
     rows = xp.concat([column, interior, column, column], axis=2)
     row = xp.zeros_like(rows[:, :1, :, :]) + xp.astype(fill, interior.dtype)
@@ -112,25 +118,53 @@ def padded_interior(padded: Any) -> Any:
     return xp.permute_dims(padded[:, 1 : height + 1, 1 : width + 1, :], (0, 3, 1, 2))
 
 
-def flat_index(x: Any, y: Any, padded_shape: tuple[int, ...], xp: Any) -> Any:
+#: Largest row number kept in int32 by kernels that ask for narrow indices.
+INT32_ROWS = 2**31 - 1
+
+
+def flat_index(
+    x: Any,
+    y: Any,
+    padded_shape: tuple[Any, ...],
+    xp: Any,
+    *,
+    batch: Any = None,
+    narrow: bool = False,
+) -> Any:
     """Row of ``reshape(padded, (-1, C))`` holding pixel ``(x, y)`` (integral floats).
 
-    ``x`` and ``y`` have shape (B, ...) and lie in [-1, size].
+    ``x`` and ``y`` have shape (B, ...) and lie in [-1, size]; ``padded_shape`` is
+    (B, H_padded, W_padded, C), its batch None when unknown until run time (a
+    traced TensorFlow tensor), and then ``batch`` is the run-time batch size.
+    The index dtype is `index_dtype`'s.
     """
-    batch, padded_h, padded_w, _ = padded_shape
-    # Index arithmetic in floating point, one cast at the end: exact while every
-    # row number fits the mantissa, so float64 beyond float32's 2**24.
-    exact = xp.float32 if batch * padded_h * padded_w < 2**24 else xp.float64
+    items, padded_h, padded_w, _ = padded_shape
+    per_item = padded_h * padded_w
+    # Within an item, arithmetic in floating point and one cast: exact while every
+    # row number fits the mantissa (float64 beyond float32's 2**24); the items'
+    # offsets are added as integers, exact for any batch. The +1 of the ring on
+    # both axes rides on the offset within the item.
+    exact = xp.float32 if per_item < 2**24 else xp.float64
     x, y = xp.astype(x, exact, copy=False), xp.astype(y, exact, copy=False)
-    # the +1 of the ring on both axes rides on each item's offset
-    offset = xp.arange(batch, dtype=exact, device=array_device(x)) * (padded_h * padded_w)
-    offset = xp.reshape(offset + (padded_w + 1), (batch,) + (1,) * (x.ndim - 1))
-    return xp.reshape(xp.astype(y * padded_w + x + offset, _index_dtype(xp)), (-1,))
+    dtype = index_dtype(xp, None if items is None else items * per_item, narrow=narrow)
+    within = xp.astype(y * padded_w + x + (padded_w + 1), dtype)
+    count = items if items is not None else batch
+    offset = xp.arange(count, dtype=dtype, device=array_device(within)) * per_item
+    offset = xp.reshape(offset, (items if items is not None else -1,) + (1,) * (x.ndim - 1))
+    return xp.reshape(within + offset, (-1,))
 
 
-def _index_dtype(xp: Any) -> Any:
-    # the library's own index dtype: int64, or int32 for JAX without x64 (which
-    # would warn and give int32 anyway); every row fits: arrays are as small
+def index_dtype(xp: Any, rows: int | None, *, narrow: bool = False) -> Any:
+    """Integer dtype for row numbers below ``rows`` (None: unknown until run time).
+
+    The library's own index dtype: int64, or int32 for JAX without x64 (which
+    would warn and give int32 anyway; every row fits: arrays are as small).
+    ``narrow`` asks for int32 while every row fits one, for kernels whose
+    gathers and scatters are faster with it (TensorFlow's); numpy's bincount
+    is faster with int64.
+    """
+    if narrow and rows is not None and rows <= INT32_ROWS:
+        return xp.int32
     info = getattr(xp, "__array_namespace_info__", None)
     return xp.int64 if info is None else info().default_dtypes()["indexing"]
 

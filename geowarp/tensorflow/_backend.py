@@ -7,6 +7,7 @@ from typing import Any
 import tensorflow as tf
 
 from ..backends import Backend
+from ..samplers._coordinates import padded_by_concat
 from . import _namespace
 from ._autograd import call
 from ._native import KERNELS
@@ -22,11 +23,20 @@ def _read(array: Any) -> Any:
     return tf.convert_to_tensor(array) if isinstance(array, tf.Variable) else array
 
 
+def _padded_channels_last(image: tf.Tensor, fill: tf.Tensor) -> tf.Tensor:
+    # no in-place update: the ring is built by concatenation
+    return padded_by_concat(tf.transpose(image, (0, 2, 3, 1)), fill, _namespace)
+
+
 BACKEND = Backend(
     "tensorflow",
     autodiff=call,
     samplers=KERNELS,
     warp=inference_warp,
+    ops={
+        "scatter_add_rows": _namespace.scatter_add_rows,
+        "padded_channels_last": _padded_channels_last,
+    },
     owns=_owns,
     namespace=_namespace,
     read=_read,

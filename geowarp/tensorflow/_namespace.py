@@ -11,7 +11,7 @@ string, as `device` returns for an eager tensor); for a traced tensor `device`
 is None, which leaves placement to TensorFlow when the graph runs.
 
 `scatter_add_rows` (``tf.math.unsorted_segment_sum``) is not in the standard:
-`geowarp._ops.scatter_add_rows` calls it. Importing this module also asks
+the TensorFlow backend gives it to `geowarp._ops.scatter_add_rows`. Importing this module also asks
 AutoGraph to leave geowarp's functions unconverted (see `_exclude_from_autograph`).
 
 Examples
@@ -342,7 +342,7 @@ def _solve(x1: Any, x2: Any, /) -> tf.Tensor:
 def scatter_add_rows(values: Any, indices: Any, num_rows: int) -> tf.Tensor:
     """Not in the standard: rows of ``values`` (M, C) summed at ``indices`` (M,) into (num_rows, C).
 
-    `geowarp._ops.scatter_add_rows` calls it; ``tf.math.unsorted_segment_sum``
+    The TensorFlow backend's ``scatter_add_rows`` op; ``tf.math.unsorted_segment_sum``
     accumulates duplicates and beat ``tf.tensor_scatter_nd_add`` outside XLA.
     """
     return tf.math.unsorted_segment_sum(values, indices, num_rows)

@@ -18,9 +18,10 @@ the layout, chosen for TensorFlow's kernels and XLA:
   XLA from re-reading the transform's output in a transposed layout.
 
 Only the batch may be unknown until run time (``None`` in a ``tf.function``
-or a Keras model); indices are ``int32`` while every row of the padded image
-fits in one, ``int64`` otherwise. Coordinates are clamped into the padding
-ring, so every index is in range (TensorFlow's CPU gather checks).
+or a Keras model); row numbers come from the samplers' `flat_index`, ``int32``
+while every row of the padded image fits in one, ``int64`` otherwise.
+Coordinates are clamped into the padding ring, so every index is in range
+(TensorFlow's CPU gather checks).
 
 Each step runs as an XLA-compiled ``tf.function`` (one trace and one
 compilation per shape, dtype and setting), eagerly on the image's device and
@@ -41,11 +42,15 @@ import tensorflow as tf
 from tensorflow.python.eager import record  # no public equivalent: is a tape active?
 
 from .._errors import GeowarpValueError
-from ..samplers._coordinates import fill_cotangent, padded_channels_last, source_pixels
+from ..samplers._coordinates import (
+    fill_cotangent,
+    flat_index,
+    padded_channels_last,
+    source_pixels,
+)
 from . import _namespace as xp
 
 __all__ = [
-    "INT32_ROWS",
     "KERNELS",
     "Kernel",
     "bilinear",
@@ -69,27 +74,15 @@ def _static_sizes(image: tf.Tensor, grid: tf.Tensor) -> tuple[int, int, int, int
 #: At most this many parts of a batch are scattered side by side (see `_batch_parts`).
 _MAX_PARTS = 4
 
-#: Largest flat row index kept in int32 (TF's CPU gather and segment sums take both).
-INT32_ROWS = 2**31 - 1
 
+def _rows(x: tf.Tensor, y: tf.Tensor, image: tf.Tensor, height: int, width: int) -> tf.Tensor:
+    """Flat rows (B * H_out * W_out,) of the pixels ``(x, y)`` in a (B, height, width) layout.
 
-def _index_dtype(batch: int | None, rows_per_item: int) -> tf.DType:
-    # int64 once the rows of the padded batch can pass int32, or when the batch is unknown
-    if batch is not None and batch * rows_per_item <= INT32_ROWS:
-        return tf.int32
-    return tf.int64
-
-
-def _corner_rows(
-    x0: tf.Tensor, y0: tf.Tensor, batch: tf.Tensor, height: int, width: int, dtype: tf.DType
-) -> tf.Tensor:
-    """Flat rows (B * H_out * W_out,) of the pixels ``(x0, y0)`` in a (B, height, width) grid.
-
-    ``x0`` and ``y0`` are integral floats in [-1, size]: the padding ring shifts them by one.
+    The samplers' own `flat_index`, with int32 rows while they fit (faster gathers and
+    segment sums here) and the batch read at run time when unknown while tracing.
     """
-    item = tf.range(batch, dtype=dtype) * (height * width)
-    rows = tf.cast(y0 + 1, dtype) * width + tf.cast(x0 + 1, dtype) + item[:, None, None]
-    return tf.reshape(rows, (-1,))
+    padded_shape = (image.shape[0], height, width, image.shape[1])
+    return flat_index(x, y, padded_shape, xp, batch=tf.shape(image)[0], narrow=True)
 
 
 def _materialised(columns: list[tf.Tensor]) -> list[tf.Tensor]:
@@ -126,8 +119,7 @@ def _bilinear_forward(
     x, y, slope_x, slope_y = _pixels(grid, height, width, padding, align_corners)
     x0, y0 = tf.floor(x), tf.floor(y)
     weight_x, weight_y = (x - x0)[..., None], (y - y0)[..., None]
-    index = _index_dtype(image.shape[0], (height + 3) * (width + 3))
-    rows = _corner_rows(x0, y0, batch, height + 3, width + 3, index)
+    rows = _rows(x0, y0, image, height + 3, width + 3)
     flat = tf.reshape(padded, (-1, channels))
     shape = (batch, out_h, out_w, channels)
     v00, v01, v10, v11 = (
@@ -137,8 +129,7 @@ def _bilinear_forward(
     top = v00 + weight_x * slope_top
     vertical = (v10 + weight_x * slope_bottom) - top
     out = tf.transpose(top + weight_y * vertical, (0, 3, 1, 2))
-    patch_index = _index_dtype(image.shape[0], (height + 2) * (width + 2))
-    patches = _corner_rows(x0, y0, batch, height + 2, width + 2, patch_index)
+    patches = _rows(x0, y0, image, height + 2, width + 2)
     residuals = (slope_top, slope_bottom, vertical, weight_x, weight_y, slope_x, slope_y, patches)
     return out, residuals
 
@@ -237,8 +228,7 @@ def _nearest_forward(
     x, _ = source_pixels(grid[..., 0], width, padding, align_corners, xp)
     y, _ = source_pixels(grid[..., 1], height, padding, align_corners, xp)
     x, y = _materialised([x, y])
-    index = _index_dtype(image.shape[0], (height + 3) * (width + 3))
-    rows = _corner_rows(tf.round(x), tf.round(y), batch, height + 3, width + 3, index)
+    rows = _rows(tf.round(x), tf.round(y), image, height + 3, width + 3)
     out = tf.gather(tf.reshape(padded, (-1, channels)), rows)
     out = tf.transpose(tf.reshape(out, (batch, out_h, out_w, channels)), (0, 3, 1, 2))
     return out, (rows, tf.shape(grid))

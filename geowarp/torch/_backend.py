@@ -7,6 +7,7 @@ import functools
 from ..backends import Backend
 from ._autograd import call
 from ._native import grid_sample
+from ._ops import OPS
 
 BACKEND = Backend(
     "torch",
@@ -15,5 +16,6 @@ BACKEND = Backend(
         "bilinear_sample": functools.partial(grid_sample, mode="bilinear"),
         "nearest_sample": functools.partial(grid_sample, mode="nearest"),
     },
+    ops=OPS,
 )
 """Registered when `geowarp.torch` is imported (or the first tensor arrives)."""
