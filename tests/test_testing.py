@@ -170,6 +170,24 @@ def test_a_new_family_joins_the_spatial_transformer_by_name():
     assert gw.transforms.get_family("lens") is RadialLens  # the class statement registered it
 
 
+def test_a_family_name_is_not_taken_silently():
+    with pytest.raises(gw.GeowarpValueError, match=r"'lens' is taken by .*RadialLens"):
+
+        class Other(RadialLens, family="lens"):
+            pass
+
+    assert gw.transforms.get_family("lens") is RadialLens
+
+    def define() -> type:
+        class Again(RadialLens, family="lens_again"):
+            pass
+
+        return Again
+
+    first, second = define(), define()  # the same class defined twice: the latest wins
+    assert gw.transforms.get_family("lens_again") is second is not first
+
+
 def test_a_family_defined_after_jax_arrays_is_a_pytree():
     jax = pytest.importorskip("jax")
     jnp = jax.numpy

@@ -330,6 +330,9 @@ def register_family(name: str, cls: type[Transform]) -> None:
     """Make ``cls`` known by ``name`` to `get_family`, the STN modules and the Keras layers.
 
     ``class Lens(gw.Transform, family="lens")`` does the same in the class statement.
+    A name already taken by another class raises `GeowarpValueError`, unless
+    that class has the same module and qualified name (a class defined again,
+    as when a notebook cell runs twice): the new definition then replaces it.
 
     Examples
     --------
@@ -343,7 +346,17 @@ def register_family(name: str, cls: type[Transform]) -> None:
         raise GeowarpTypeError(f"family name must be a non-empty str; got {name!r}")
     if not (isinstance(cls, type) and issubclass(cls, Transform)):
         raise GeowarpTypeError(f"family must be a Transform subclass; got {cls!r}")
+    taken = _FAMILIES.get(name)
+    if taken is not None and _where(taken) != _where(cls):
+        raise GeowarpValueError(
+            f"family name {name!r} is taken by {_where(taken)}; choose another name for "
+            f"{_where(cls)}"
+        )
     _FAMILIES[name] = cls
+
+
+def _where(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def get_family(family: str | type[Transform], name: str = "transform") -> type[Transform]:
