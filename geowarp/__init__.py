@@ -15,7 +15,13 @@ Examples
 """
 
 from . import grid
-from ._errors import GeowarpError, GeowarpTypeError, GeowarpValueError, NotInvertibleError
+from ._errors import (
+    GeowarpError,
+    GeowarpTypeError,
+    GeowarpValueError,
+    GeowarpWarning,
+    NotInvertibleError,
+)
 from .samplers import sample
 from .transforms import Affine, Composed, Projective, ThinPlateSpline, Transform
 from .warp import warp
@@ -25,6 +31,7 @@ __all__ = [
     "Composed",
     "GeowarpError",
     "GeowarpTypeError",
+    "GeowarpWarning",
     "GeowarpValueError",
     "NotInvertibleError",
     "Projective",

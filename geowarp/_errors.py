@@ -43,6 +43,17 @@ class GeowarpTypeError(GeowarpError, TypeError):
     """
 
 
+class GeowarpWarning(UserWarning):
+    """Base class of geowarp's warnings: input that is allowed but probably a mistake.
+
+    Examples
+    --------
+    >>> import geowarp as gw
+    >>> issubclass(gw.GeowarpWarning, UserWarning)
+    True
+    """
+
+
 class NotInvertibleError(GeowarpError, NotImplementedError):
     """The transform family has no closed-form inverse.
 

@@ -15,7 +15,15 @@ import array_api_compat
 from . import backends
 from ._errors import GeowarpTypeError
 
-__all__ = ["array_namespace", "backend_name", "device", "read_variable"]
+__all__ = [
+    "array_namespace",
+    "backend_name",
+    "device",
+    "join",
+    "known_values",
+    "prime",
+    "read_variable",
+]
 
 
 def array_namespace(*arrays: Any) -> Any:
@@ -71,18 +79,24 @@ def backend_name(xp: Any) -> str:
 
     The others: 'array_api_strict', or the namespace's module name.
     """
-    name = _NAMES.get(id(xp))
+    name = _NAMES.get(id(xp)) or _LIBRARIES.get(id(xp))
     if name is not None:
         return name
     if array_api_compat.is_torch_namespace(xp):
-        return "torch"
-    if array_api_compat.is_jax_namespace(xp):
-        return "jax"
-    if array_api_compat.is_numpy_namespace(xp):
-        return "numpy"
-    if array_api_compat.is_array_api_strict_namespace(xp):
-        return "array_api_strict"
-    return getattr(xp, "__name__", "unknown")
+        name = "torch"
+    elif array_api_compat.is_jax_namespace(xp):
+        name = "jax"
+    elif array_api_compat.is_numpy_namespace(xp):
+        name = "numpy"
+    elif array_api_compat.is_array_api_strict_namespace(xp):
+        name = "array_api_strict"
+    else:
+        name = getattr(xp, "__name__", "unknown")
+    _LIBRARIES[id(xp)] = name  # namespaces are modules: they live as long as the process
+    return name
+
+
+_LIBRARIES: dict[int, str] = {}
 
 
 def device(array: Any) -> Any:
@@ -93,6 +107,7 @@ def device(array: Any) -> Any:
     if answer is None:
         xp = array_namespace(array)
         own = getattr(xp, "device", None) if id(xp) in _NAMES else None
+        own = own or backends.op(backend_name(xp), "device")
         answer = _DEVICES[kind] = own or array_api_compat.device
     return answer(array)
 
@@ -118,11 +133,147 @@ _UNKNOWN = object()
 _READERS: dict[type, Any] = {}
 
 
+def join(*named: tuple[str, Any]) -> tuple[list[Any], tuple[Any, Any] | None]:
+    """The arguments of one call, in one library: numpy and Python sequences join the others.
+
+    ``named`` holds ``(argument name, value)`` pairs. None and Python scalars
+    pass through unchanged. numpy arrays and Python sequences join the library
+    and device of the call's other arrays (a numpy image with a torch
+    transform becomes a torch tensor on the transform's device, its dtype
+    kept); with no other arrays, sequences become numpy arrays. Arrays of two
+    different libraries raise `GeowarpTypeError` naming both arguments.
+
+    Returns the values, each read as its backend reads inputs (a TensorFlow
+    variable's value), and ``(namespace, device)`` of the library they
+    joined, or None when nothing had to join (all arrays of one library).
+
+    Examples
+    --------
+    >>> from geowarp._namespace import join
+    >>> (points,), target = join(("points", [[0.5, 1.0]]))
+    >>> points.dtype, target
+    (dtype('float64'), None)
+    """
+    values = [read_variable(value) for _, value in named]
+    kinds = [_kind(value) for value in values]
+    leader = None
+    for position, kind in enumerate(kinds):
+        if kind in (None, "numpy", "sequence"):
+            continue
+        if leader is None:
+            leader = position
+        elif kind != kinds[leader]:
+            first, second = named[leader][0], named[position][0]
+            raise GeowarpTypeError(
+                f"{first} comes from {kinds[leader]} but {second} from {kind}; the arrays "
+                "of one call must come from one library (numpy arrays and sequences join "
+                f"the other's): convert {second} or {first}"
+            )
+    if leader is None:
+        if "sequence" not in kinds:
+            return values, None
+        import numpy as np
+
+        pairs = zip(values, kinds, strict=True)
+        return [np.asarray(v) if k == "sequence" else v for v, k in pairs], None
+    if "numpy" not in kinds and "sequence" not in kinds:
+        return values, None
+    xp = array_namespace(values[leader])
+    place = device(values[leader])
+    target = (xp, place)
+    return [
+        to_library(value, target) if kind in ("numpy", "sequence") else value
+        for value, kind in zip(values, kinds, strict=True)
+    ], target
+
+
+def known_values(array: Any) -> Any:
+    """``array``'s values as a numpy array when they are known; None while tracing.
+
+    Under ``jax.jit``, ``tf.function`` or ``torch.compile`` an array is a
+    stand-in whose values exist only when the program runs: checks that need
+    values skip it, and the documented non-finite policy applies instead
+    (docs/reliability.md). A backend answers through its ``known_values`` op;
+    other libraries through DLPack. Reading an accelerator's array waits for
+    it, so callers check small arrays only, and cache what they found.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geowarp._namespace import known_values
+    >>> known_values(np.array([1.0, 2.0]))
+    array([1., 2.])
+    """
+    import numpy as np
+
+    kind = _kind(array)
+    if kind in (None, "numpy", "sequence"):
+        return np.asarray(array)
+    native = backends.op(kind, "known_values")
+    if native is not None:
+        return native(array)
+    try:
+        return np.from_dlpack(array)
+    except (TypeError, ValueError, RuntimeError, BufferError, AttributeError):
+        return None
+
+
+def to_library(value: Any, target: tuple[Any, Any]) -> Any:
+    """``value`` (a numpy array or a sequence) as an array of ``target`` = (namespace, device)."""
+    import numpy as np
+
+    xp, place = target
+    return xp.asarray(np.asarray(value), device=place)
+
+
+def _kind(value: Any) -> str | None:
+    # "numpy", "sequence", a library's name, or None (no array: None or a Python scalar)
+    kind = type(value)
+    answer = _KINDS.get(kind, _UNKNOWN)
+    if answer is _UNKNOWN:
+        if value is None or isinstance(value, bool | int | float | complex):
+            answer = None
+        elif isinstance(value, list | tuple):
+            answer = "sequence"
+        else:
+            answer = backend_name(array_namespace(value))
+        _KINDS[kind] = answer
+    return answer
+
+
+_KINDS: dict[type, Any] = {}
+
+
+def prime(array: Any) -> None:
+    """Answer now, and after every backend change, what geowarp asks of ``array``'s type.
+
+    Compiled code (``torch.compile``) then finds every answer cached: no
+    library lookup, entry point scan or import runs while it traces, and it
+    traces without graph breaks or warnings. Framework adapters prime their
+    tensor type when imported.
+    """
+    _PRIMED[type(array)] = array
+    _answer(array)
+
+
+def _answer(array: Any) -> None:
+    array_namespace(array)
+    device(array)
+    read_variable(array)
+    _kind(array)
+
+
+_PRIMED: dict[type, Any] = {}
+
+
 def _forget() -> None:
     # a backend came or went: answers cached by array type may change
     _NAMESPACES.clear()
+    _KINDS.clear()
     _READERS.clear()
     _DEVICES.clear()
+    for array in _PRIMED.values():
+        _answer(array)
 
 
 backends.on_change(_forget)

@@ -7,6 +7,8 @@ array-API code otherwise.
 
 from __future__ import annotations
 
+import contextlib
+import math
 from typing import Any
 
 from . import backends
@@ -61,6 +63,42 @@ def _scatter_add_rows_sorted(values: Any, indices: Any, num_rows: int, xp: Any) 
     return xp.take(prefix, last, axis=0) - xp.take(prefix, first, axis=0)
 
 
+def solve(a: Any, b: Any, xp: Any) -> Any:
+    """``a^-1 @ b`` for square ``a`` (..., n, n) and ``b`` (..., n, k); never raises.
+
+    Where ``a`` is singular (its smallest singular value at most ``n * eps``
+    times its largest) the solution is NaN, on every backend, eagerly and
+    under tracing alike: libraries otherwise raise, or return finite
+    nonsense. Callers that know the values refuse singular systems first,
+    with a message (see `geowarp.ThinPlateSpline`). Meant for small systems:
+    the check is an SVD of ``a``.
+    """
+    native = backends.op(backend_name(xp), "solve")
+    x = native(a, b) if native is not None else _solve(a, b, xp)
+    extent = xp.linalg.svdvals(a)  # descending
+    size = a.shape[-1]
+    regular = extent[..., -1] > size * xp.finfo(a.dtype).eps * extent[..., 0]  # NaN: False
+    return xp.where(regular[..., None, None], x, xp.full_like(x, math.nan))
+
+
+def _solve(a: Any, b: Any, xp: Any) -> Any:
+    if backend_name(xp) == "numpy":
+        import numpy as np
+
+        try:
+            return np.linalg.solve(a, b)
+        except np.linalg.LinAlgError:  # NaN for the singular items only
+            batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+            items_a = np.broadcast_to(a, (*batch, *a.shape[-2:])).reshape(-1, *a.shape[-2:])
+            items_b = np.broadcast_to(b, (*batch, *b.shape[-2:])).reshape(-1, *b.shape[-2:])
+            out = np.full(items_b.shape, np.nan, dtype=np.result_type(a, b))
+            for index, (item_a, item_b) in enumerate(zip(items_a, items_b, strict=True)):
+                with contextlib.suppress(np.linalg.LinAlgError):
+                    out[index] = np.linalg.solve(item_a, item_b)
+            return out.reshape(*batch, *b.shape[-2:])
+    return xp.linalg.solve(a, b)
+
+
 def sum_to_shape(array: Any, shape: tuple[int, ...], xp: Any) -> Any:
     """Sum ``array`` over the axes that broadcasting added to ``shape`` (the VJP of broadcast)."""
     extra = array.ndim - len(shape)
@@ -74,19 +112,27 @@ def sum_to_shape(array: Any, shape: tuple[int, ...], xp: Any) -> Any:
     return array
 
 
-def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
-    """The broadcast of ``shapes`` under the standard's rules, or a `GeowarpValueError`."""
+def broadcast_shapes(*shapes: tuple[int | None, ...]) -> tuple[Any, ...]:
+    """The broadcast of ``shapes`` under the standard's rules, or a `GeowarpValueError`.
+
+    A size None (unknown while tracing) broadcasts with anything.
+    """
     from ._errors import GeowarpValueError
 
     ndim = 0
     for shape in shapes:  # a plain loop: torch.compile traces it without a graph break
         ndim = max(ndim, len(shape))
-    result = [1] * ndim
+    result: list[int | None] = [1] * ndim
     for shape in shapes:
         for axis, size in enumerate(shape, start=ndim - len(shape)):
-            if size != 1 and result[axis] not in (1, size):
+            known = result[axis]
+            if size is None or size == 1:
+                if known == 1:
+                    result[axis] = size
+                continue
+            if known not in (1, None, size):
                 raise GeowarpValueError(f"batch shapes {shapes} do not broadcast")
-            result[axis] = size if size != 1 else result[axis]
+            result[axis] = size
     return tuple(result)
 
 

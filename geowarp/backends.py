@@ -94,8 +94,12 @@ class Backend:
         duplicates accumulating), ``matmul_shared(left, right,
         transpose_left)`` (one matrix times a batch), ``content_key(array)``
         (a hashable key of an array's contents, or None) and
-        ``padded_channels_last(image, fill)`` (the samplers' padded copy).
-        Without one the core's portable version runs.
+        ``padded_channels_last(image, fill)`` (the samplers' padded copy),
+        ``solve(a, b)`` (a batched linear solve that never raises),
+        ``device(array)`` (the array's device, where array-api-compat's
+        lookup would do more work) and
+        ``known_values(array)`` (the values as a numpy array, or None while
+        tracing). Without one the core's portable version runs.
     on_first_use : callable, optional
         ``on_first_use()``, run once, when the first array of the library
         reaches geowarp (or on `register` if the library is already in use).

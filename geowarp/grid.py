@@ -115,7 +115,7 @@ def normalized_to_pixel(points: Any, shape: Sequence[int], *, align_corners: boo
     >>> normalized_to_pixel(np.array([[-1.0, 1.0]]), (2, 4), align_corners=True)
     array([[0., 1.]])
     """
-    matrix = normalized_to_pixel_matrix(shape, align_corners=align_corners)
+    matrix = _to_pixel_rows(shape, align_corners)
     x = points[..., 0:1] * matrix[0][0] + matrix[0][2]
     y = points[..., 1:2] * matrix[1][1] + matrix[1][2]
     return _concat_xy(x, y, points)
@@ -135,7 +135,7 @@ def pixel_to_normalized(points: Any, shape: Sequence[int], *, align_corners: boo
     array([[-0.75, -0.5 ],
            [ 0.75,  0.5 ]])
     """
-    matrix = pixel_to_normalized_matrix(shape, align_corners=align_corners)
+    matrix = _to_normalized_rows(shape, align_corners)
     x = points[..., 0:1] * matrix[0][0] + matrix[0][2]
     y = points[..., 1:2] * matrix[1][1] + matrix[1][2]
     return _concat_xy(x, y, points)
@@ -149,16 +149,48 @@ def _concat_xy(x: Any, y: Any, like: Any) -> Any:
 
 
 def normalized_to_pixel_matrix(
-    shape: Sequence[int], *, align_corners: bool = False
-) -> list[list[float]]:
-    """The 3x3 matrix (nested lists) taking normalized ``(x, y, 1)`` to pixel ``(x, y, 1)``.
+    shape: Sequence[int],
+    *,
+    align_corners: bool = False,
+    like: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+) -> Any:
+    """The 3x3 matrix taking normalized ``(x, y, 1)`` to pixel ``(x, y, 1)``.
+
+    Parameters
+    ----------
+    shape : (H, W)
+        Image height and width in pixels.
+    align_corners : bool
+        Frame convention, see the module docstring.
+    like : array, optional
+        Take the namespace, dtype and device from this array (numpy float64
+        when omitted). ``dtype`` and ``device`` override it.
+
+    Returns
+    -------
+    matrix : array of shape (3, 3)
 
     Examples
     --------
     >>> from geowarp.grid import normalized_to_pixel_matrix
     >>> normalized_to_pixel_matrix((2, 4))
-    [[2.0, 0.0, 1.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]]
+    array([[2. , 0. , 1.5],
+           [0. , 1. , 0.5],
+           [0. , 0. , 1. ]])
     """
+    return _as_matrix(_to_pixel_rows(shape, align_corners), like, dtype, device)
+
+
+def _as_matrix(rows: list[list[float]], like: Any, dtype: Any, device: Any) -> Any:
+    xp, dtype, device = creation_namespace(like, dtype, device)
+    if not xp.isdtype(dtype, "real floating"):
+        raise GeowarpTypeError(f"a frame matrix needs a real floating dtype; got {dtype}")
+    return xp.asarray(rows, dtype=dtype, device=device)
+
+
+def _to_pixel_rows(shape: Sequence[int], align_corners: bool) -> list[list[float]]:
     height, width = check_shape(shape, "shape")
     sx, ox = _scale_offset(width, align_corners)
     sy, oy = _scale_offset(height, align_corners)
@@ -166,16 +198,32 @@ def normalized_to_pixel_matrix(
 
 
 def pixel_to_normalized_matrix(
-    shape: Sequence[int], *, align_corners: bool = False
-) -> list[list[float]]:
-    """The 3x3 matrix (nested lists) taking pixel ``(x, y, 1)`` to normalized ``(x, y, 1)``.
+    shape: Sequence[int],
+    *,
+    align_corners: bool = False,
+    like: Any = None,
+    dtype: Any = None,
+    device: Any = None,
+) -> Any:
+    """The 3x3 matrix taking pixel ``(x, y, 1)`` to normalized ``(x, y, 1)``.
+
+    The inverse of `normalized_to_pixel_matrix`; parameters as there.
 
     Examples
     --------
+    >>> import numpy as np
     >>> from geowarp.grid import pixel_to_normalized_matrix
     >>> pixel_to_normalized_matrix((2, 4))
-    [[0.5, 0.0, -0.75], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]]
+    array([[ 0.5 ,  0.  , -0.75],
+           [ 0.  ,  1.  , -0.5 ],
+           [ 0.  ,  0.  ,  1.  ]])
+    >>> pixel_to_normalized_matrix((2, 4), like=np.zeros(1, dtype=np.float32)).dtype
+    dtype('float32')
     """
+    return _as_matrix(_to_normalized_rows(shape, align_corners), like, dtype, device)
+
+
+def _to_normalized_rows(shape: Sequence[int], align_corners: bool) -> list[list[float]]:
     height, width = check_shape(shape, "shape")
     rows = []
     for axis, size in enumerate((width, height)):
@@ -222,21 +270,30 @@ def base_grid(
             [ 0.5,  0. ]]])
     """
     height, width = check_shape(out_shape, "out_shape")
-    if like is None:
-        import numpy as xp
-    else:
-        from ._namespace import array_namespace
-        from ._namespace import device as array_device
-
-        xp = array_namespace(like)
-        dtype = like.dtype if dtype is None else dtype
-        device = array_device(like) if device is None else device
-    dtype = xp.float64 if dtype is None else dtype
+    xp, dtype, device = creation_namespace(like, dtype, device)
     if not xp.isdtype(dtype, "real floating"):
         raise GeowarpTypeError(f"base_grid needs a real floating dtype; got {dtype}")
     xs = _axis_centres(width, align_corners, xp, dtype, device)
     ys = _axis_centres(height, align_corners, xp, dtype, device)
     return grid_from_axes(xs, ys, xp)
+
+
+def creation_namespace(like: Any, dtype: Any, device: Any) -> tuple[Any, Any, Any]:
+    """(namespace, dtype, device) for new arrays: ``like``'s, numpy float64 without one;
+    ``dtype`` and ``device`` override."""
+    if like is None:
+        import numpy as xp
+
+        return xp, (xp.float64 if dtype is None else dtype), device
+    from ._namespace import array_namespace
+    from ._namespace import device as array_device
+
+    xp = array_namespace(like)
+    return (
+        xp,
+        (like.dtype if dtype is None else dtype),
+        (array_device(like) if device is None else device),
+    )
 
 
 def base_axes(

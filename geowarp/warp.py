@@ -7,10 +7,12 @@ from typing import Any
 
 from . import backends
 from ._errors import GeowarpTypeError, GeowarpValueError
-from ._namespace import array_namespace, backend_name, read_variable
+from ._namespace import array_namespace, backend_name, join
 from .grid import check_allocation, check_shape, known_count
-from .samplers import sample
+from .samplers import check_settings, sample
+from .samplers._sample import warn_if_channels_last
 from .transforms import Transform
+from .transforms._base import joined
 
 
 def warp(
@@ -21,7 +23,7 @@ def warp(
     mode: str = "bilinear",
     padding: str = "zeros",
     align_corners: bool = False,
-    fill_value: Any = 0.0,
+    fill_value: Any = None,
     native: bool = True,
 ) -> Any:
     """Warp ``image`` by ``transform``: ``out[p] = image[transform.apply(p)]``.
@@ -60,7 +62,8 @@ def warp(
         raise GeowarpTypeError(
             f"transform must be a geowarp Transform; got {type(transform).__name__}"
         )
-    image = read_variable(image)
+    transform = joined(transform, image, "image")  # numpy transforms join a framework image
+    (image, _), _ = join(("image", image), ("transform", transform._reference))
     if getattr(image, "ndim", None) != 4:
         raise GeowarpValueError(
             f"image must have shape (B, C, H, W); got shape {tuple(getattr(image, 'shape', ()))}"
@@ -73,6 +76,7 @@ def warp(
     batch = max(known_count(image.shape[0]), known_count(*transform.batch_shape))
     count = batch * known_count(image.shape[1]) * shape[0] * shape[1]
     check_allocation(count, 8, f"a warp to {shape}")
+    check_settings(mode, padding, align_corners, fill_value)
     settings = {
         "mode": mode,
         "padding": padding,
@@ -82,8 +86,10 @@ def warp(
     }
     backend = backends.get(backend_name(array_namespace(image)))
     if backend is not None and backend.warp is not None:
-        out = backend.warp(image, transform, shape, **settings)
+        plain = 0.0 if fill_value is None else fill_value  # what the fast paths take
+        out = backend.warp(image, transform, shape, **{**settings, "fill_value": plain})
         if out is not None:
+            warn_if_channels_last(tuple(image.shape), stacklevel=3)  # as sample() does
             return out
     grid = transform.sampling_grid(shape, align_corners=align_corners)
     return sample(image, grid, **settings)

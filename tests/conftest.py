@@ -86,6 +86,12 @@ def backend(request: pytest.FixtureRequest) -> Backend:
     return _load(request.param)
 
 
+@pytest.fixture(params=[name for name in _selected() if name != "numpy"])
+def framework(request: pytest.FixtureRequest) -> Backend:
+    """Each selected array library but numpy (the one whose arrays join the others)."""
+    return _load(request.param)
+
+
 @pytest.fixture(params=[name for name in ("torch", "jax", "tensorflow") if name in _selected()])
 def autodiff_backend(request: pytest.FixtureRequest) -> Backend:
     """Each selected library with its own autodiff, where geowarp registers an adapter."""

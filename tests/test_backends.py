@@ -101,7 +101,7 @@ def test_the_core_uses_a_backends_ops(toy):
     grid = rng.uniform(-1.2, 1.2, size=(2, 3, 6, 2)).view(Tagged)
     fill = np.zeros(3).view(Tagged)
     cotangent = rng.normal(size=(2, 3, 3, 6)).view(Tagged)
-    out, residuals = BILINEAR.forward(image, grid, fill, padding="zeros", align_corners=False)
+    _, residuals = BILINEAR.forward(image, grid, fill, padding="zeros", align_corners=False)
     d_image, _, _ = BILINEAR.vjp(residuals, cotangent, padding="zeros", align_corners=False)
     assert toy["scatter"] == [2 * 7 * 8]  # one call over the padded rows
     plain = [np.asarray(a) for a in (image, grid, fill, cotangent)]
@@ -141,9 +141,14 @@ def test_families_defined_before_and_after_reach_the_hook(toy):
     assert toy["families"][-1] is Late
 
 
-def test_another_library_mixed_in_is_refused(toy):
-    with pytest.raises(gw.GeowarpTypeError, match="tagged arrays mixed with numpy"):
-        gw.sample(np.zeros((1, 1, 2, 2)).view(Tagged), np.zeros((1, 1, 1, 2)))
+def test_numpy_joins_the_toy_library_and_another_library_is_refused(toy):
+    import array_api_strict
+
+    out = gw.sample(np.ones((1, 1, 2, 2)).view(Tagged), np.zeros((1, 1, 1, 2)))
+    assert isinstance(out, Tagged)  # the numpy grid joined the toy library
+    refused = "image comes from tagged but grid from array_api_strict"
+    with pytest.raises(gw.GeowarpTypeError, match=refused):
+        gw.sample(np.zeros((1, 1, 2, 2)).view(Tagged), array_api_strict.zeros((1, 1, 1, 2)))
 
 
 def test_unregistered_arrays_are_plain_numpy_again(toy):

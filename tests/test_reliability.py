@@ -38,7 +38,8 @@ def test_non_finite_and_huge_coordinates(backend, rng, mode, padding, dtype):
     grid = np.zeros((2, len(values), 2, 2), dtype=dtype)
     grid[:, :, 0, 0] = values  # x special, y finite
     grid[:, :, 1, 1] = values  # y special, x finite
-    out = _sample(backend, image, grid, dtype, mode=mode, padding=padding, fill_value=FILL)
+    fill = FILL if padding == "constant" else None
+    out = _sample(backend, image, grid, dtype, mode=mode, padding=padding, fill_value=fill)
     assert np.isfinite(out).all()
     padding_value = FILL if padding == "constant" else np.zeros(2)
     nan_rows = out[:, :, 0, :]  # the NaN row of samples
@@ -49,7 +50,7 @@ def test_non_finite_and_huge_coordinates(backend, rng, mode, padding, dtype):
         np.testing.assert_array_equal(
             out, np.broadcast_to(padding_value[None, :, None, None], out.shape)
         )
-    reference = gw.sample(image.astype(dtype), grid, mode=mode, padding=padding, fill_value=FILL)
+    reference = gw.sample(image.astype(dtype), grid, mode=mode, padding=padding, fill_value=fill)
     np.testing.assert_allclose(out, reference, rtol=1e-6)
 
 
@@ -62,11 +63,12 @@ def test_non_finite_coordinates_have_zero_gradient(autodiff_backend, rng, paddin
     grid[0, 0, :, 0] = SPECIAL
     grid[0, 1, :, 1] = SPECIAL
     image = backend.asarray(_image(rng, (1, 2, 3, 4)))
+    fill = backend.asarray(FILL) if padding == "constant" else None
     for native in (True, False):
         _, (d_grid,) = vjp(
             backend,
             lambda g, native=native: gw.sample(
-                image, g, padding=padding, fill_value=backend.asarray(FILL), native=native
+                image, g, padding=padding, fill_value=fill, native=native
             ),
             (backend.asarray(grid),),
             backend.asarray(np.ones((1, 2, 2, len(SPECIAL)))),
@@ -206,7 +208,8 @@ def test_inputs_are_never_mutated(backend, rng):
     image, theta = backend.asarray(image_np), backend.asarray(theta_np)
     before = (backend.to_numpy(image).copy(), backend.to_numpy(theta).copy())
     for padding in PADDINGS:
-        gw.warp(image, gw.Affine(theta), (5, 5), padding=padding, fill_value=1.0)
+        fill = 1.0 if padding == "constant" else None
+        gw.warp(image, gw.Affine(theta), (5, 5), padding=padding, fill_value=fill)
     np.testing.assert_array_equal(backend.to_numpy(image), before[0])
     np.testing.assert_array_equal(backend.to_numpy(theta), before[1])
     grid_np = np.array([[[[np.nan, 0.0], [3e38, 0.5]]]]).repeat(2, axis=0)
@@ -221,9 +224,16 @@ def test_deterministic_and_independent_of_batch(backend, rng):
     image = _image(rng, (3, 2, 6, 7))
     grid = rng.uniform(-1.2, 1.2, size=(3, 4, 5, 2))
     first = _sample(backend, image, grid)
+    if backend.name == "tensorflow":  # a shape's first call runs op by op, later ones compiled
+        again = _sample(backend, image, grid)
+        np.testing.assert_allclose(again, first, rtol=1e-14, atol=1e-15)
+        first = again
     np.testing.assert_array_equal(first, _sample(backend, image, grid))
     for item in range(3):
-        alone = _sample(backend, image[item : item + 1], grid[item : item + 1])
+        arrays = (image[item : item + 1], grid[item : item + 1])
+        alone = _sample(backend, *arrays)
+        if backend.name == "tensorflow":  # compare compiled with compiled
+            alone = _sample(backend, *arrays)
         np.testing.assert_array_equal(alone[0], first[item])
 
 
@@ -257,7 +267,8 @@ def test_every_backend_agrees_with_numpy(other_backend, coordinates, padding, mo
     backend = other_backend
     image = np.linspace(0.5, 2.0, 2 * 2 * 3 * 5).reshape(2, 2, 3, 5)
     grid = np.asarray(coordinates, dtype="float32").reshape(2, 1, 2, 2)
-    options = {"mode": mode, "padding": padding, "align_corners": align_corners, "fill_value": FILL}
+    fill = FILL if padding == "constant" else None
+    options = {"mode": mode, "padding": padding, "align_corners": align_corners, "fill_value": fill}
     out = _sample(backend, image, grid, "float32", **options)
     expected = gw.sample(image.astype("float32"), grid, **options)
     assert np.isfinite(out).all()
@@ -318,3 +329,54 @@ def test_out_shape_too_large_fails_before_allocating():
 def test_empty_spatial_input_is_refused():
     with pytest.raises(gw.GeowarpValueError, match="non-empty spatial size"):
         gw.sample(np.zeros((1, 1, 0, 4)), np.zeros((1, 2, 2, 2)))
+
+
+SINGULAR_TARGET = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+COLLINEAR_TARGET = np.array([[0.0, 0.0], [0.1, 0.3], [0.2, 0.6], [0.3, 0.9]])
+
+
+def _singular_spline_warp(source: Any, target: Any, image: Any) -> Any:
+    spline = gw.ThinPlateSpline(source, target)
+    return gw.warp(image, spline, (3, 4), padding="constant", fill_value=7.0)
+
+
+@pytest.mark.parametrize("target", [SINGULAR_TARGET, COLLINEAR_TARGET], ids=["dup", "line"])
+def test_a_traced_singular_spline_reads_the_padding(autodiff_backend, target):
+    """Values unknown while tracing: the non-finite grid reads the fill value, no error."""
+    backend = autodiff_backend
+    source, target = backend.asarray(SINGULAR_TARGET[[0, 1, 3, 2]]), backend.asarray(target)
+    image = backend.asarray(np.ones((1, 2, 4, 4)))
+    if backend.name == "jax":
+        import jax
+
+        traced = jax.jit(_singular_spline_warp)
+    elif backend.name == "tensorflow":
+        import tensorflow as tf
+
+        traced = tf.function(_singular_spline_warp)
+    else:
+        import torch
+
+        import geowarp.torch  # noqa: F401 - registers the backend outside the compiled code
+
+        traced = torch.compile(_singular_spline_warp, backend="aot_eager", fullgraph=True)
+    out = backend.to_numpy(traced(source, target, image))
+    np.testing.assert_array_equal(out, np.full((1, 2, 3, 4), 7.0))
+    with pytest.raises(gw.GeowarpValueError, match=r"coincide|one line"):  # values known eagerly
+        _singular_spline_warp(source, target, image)
+
+
+def test_the_portable_solve_gives_nan_for_singular_items_only():
+    from geowarp._ops import solve
+
+    systems = np.stack([np.eye(3), np.zeros((3, 3)), 2 * np.eye(3)])
+    out = solve(systems, np.ones((3, 2)), np)
+    np.testing.assert_array_equal(out[0], np.ones((3, 2)))
+    assert np.isnan(out[1]).all()
+    np.testing.assert_array_equal(out[2], np.full((3, 2), 0.5))
+
+
+def test_regularization_allows_coinciding_spline_centres(backend):
+    source = backend.asarray(SINGULAR_TARGET[[0, 1, 3, 2]])
+    spline = gw.ThinPlateSpline(source, backend.asarray(SINGULAR_TARGET), regularization=0.1)
+    assert np.isfinite(backend.to_numpy(spline.sampling_grid((3, 3)))).all()

@@ -404,7 +404,6 @@ def test_modules_move_to_cuda(kind):
 # through array_api_compat's functools.lru_cache and instantiates torch.autograd.Function
 # itself when it meets a custom autograd function; inductor calls deprecated helpers.
 COMPILE_WARNINGS = (
-    "ignore:Dynamo detected a call to a `functools.lru_cache`:UserWarning",
     "ignore:<class 'torch.autograd.function.Function'> should not be instantiated:"
     "DeprecationWarning",
     "ignore:`torch._prims_common.check` is deprecated:FutureWarning",
@@ -443,6 +442,29 @@ def test_stn_works_under_torch_compile():
     got.square().sum().backward()
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(stn.head.weight.grad, expected_grad, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_stn_compiles_quietly_in_one_graph(kind):
+    # fullgraph=True fails on any graph break; no warning of any kind may appear, and the
+    # first call is compiled (nothing ran eagerly before it). aot_eager traces the
+    # forward and backward as inductor does, without generating code.
+    stn = _untrain(_stn(kind))
+    compiled = torch.compile(stn, fullgraph=True, backend="aot_eager")
+    image = _images()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = compiled(image)
+        got.square().sum().backward()
+    assert [str(w.message) for w in caught] == []
+    grads = [p.grad.clone() for p in stn.parameters()]
+    stn.zero_grad()
+    expected = stn(image)
+    expected.square().sum().backward()
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    for grad, parameter in zip(grads, stn.parameters(), strict=True):
+        scale = parameter.grad.abs().max().item()  # float32 sums in another order
+        torch.testing.assert_close(grad, parameter.grad, rtol=0, atol=1e-5 * scale)
 
 
 @_ignore_compile_warnings

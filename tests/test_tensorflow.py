@@ -25,7 +25,8 @@ import geowarp as gw  # noqa: E402
 from _helpers import COMBINATIONS, core_op, random_grid  # noqa: E402
 from geowarp._namespace import array_namespace, backend_name  # noqa: E402
 from geowarp.samplers import _coordinates  # noqa: E402
-from geowarp.tensorflow import _native, _warp  # noqa: E402
+from geowarp.tensorflow import _autograd, _native, _warp  # noqa: E402
+from geowarp.transforms._matrix_ops import AFFINE_GRID  # noqa: E402
 
 
 def _control_points() -> np.ndarray:
@@ -112,13 +113,16 @@ def test_native_kernels_match_portable_code(rng, mode, padding, align_corners):
     expected, residuals = op.forward(image, grid, fill, **options)
     expected_grads = op.vjp(residuals, cotangent, **options)
     kernel = _native.KERNELS[op.name]
-    with tf.GradientTape() as tape:
-        tape.watch([image, grid, fill])
-        out = kernel(image, grid, fill, **options)
-    grads = tape.gradient(out, [image, grid, fill], output_gradients=cotangent)
-    np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=0, atol=1e-12)
-    for got, wanted in zip(grads, expected_grads, strict=True):
-        np.testing.assert_allclose(got.numpy(), wanted.numpy(), rtol=0, atol=1e-11)
+    kernel.forward_step.forget()
+    kernel.backward_step.forget()
+    for _ in ("op by op", "compiled"):  # a signature's first call, then its compiled steps
+        with tf.GradientTape() as tape:
+            tape.watch([image, grid, fill])
+            out = kernel(image, grid, fill, **options)
+        grads = tape.gradient(out, [image, grid, fill], output_gradients=cotangent)
+        np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=0, atol=1e-12)
+        for got, wanted in zip(grads, expected_grads, strict=True):
+            np.testing.assert_allclose(got.numpy(), wanted.numpy(), rtol=0, atol=1e-11)
 
 
 @pytest.mark.parametrize("mode", ["bilinear", "nearest"])
@@ -210,12 +214,13 @@ def test_compute_gradient(rng, padding):
     """Theoretical against numerical Jacobians, float64, w.r.t. image, matrix and fill."""
     image = tf.constant(rng.normal(size=(1, 2, 5, 6)))
     theta = tf.constant(np.array([[[0.9, 0.2, 0.13], [-0.15, 1.1, 0.07]]]))
-    fill = tf.constant([0.3, -0.7], dtype=tf.float64)
+    fills = [tf.constant([0.3, -0.7], dtype=tf.float64)] if padding == "constant" else []
 
-    def run(image: tf.Tensor, theta: tf.Tensor, fill: tf.Tensor) -> tf.Tensor:
-        return gw.warp(image, gw.Affine(theta), (4, 3), padding=padding, fill_value=fill)
+    def run(image: tf.Tensor, theta: tf.Tensor, *fill: tf.Tensor) -> tf.Tensor:
+        fill_value = fill[0] if fill else None
+        return gw.warp(image, gw.Affine(theta), (4, 3), padding=padding, fill_value=fill_value)
 
-    theoretical, numerical = tf.test.compute_gradient(run, [image, theta, fill], delta=1e-6)
+    theoretical, numerical = tf.test.compute_gradient(run, [image, theta, *fills], delta=1e-6)
     for got, wanted in zip(theoretical, numerical, strict=True):
         np.testing.assert_allclose(got, wanted, rtol=1e-6, atol=1e-7)
 
@@ -255,18 +260,72 @@ def test_tf_function_traces_once(rng):
         image = tf.constant(rng.normal(size=(2, 3, 8, 9)), dtype=tf.float32)
         theta = tf.constant(_params("affine", rng), dtype=tf.float32)
         results = step(image, theta)
-        expected = _loss_and_grads(image, theta)
+        expected = _loss_and_grads(image, theta)  # op by op the first time, then compiled
         for got, wanted in zip(results, expected, strict=True):
-            np.testing.assert_allclose(got.numpy(), wanted.numpy(), rtol=1e-5, atol=1e-5)
+            assert _relative(got, wanted.numpy()) < 1e-5  # float32 sums, in their own order
     assert len(traces) == 1
 
 
 def test_eager_kernels_trace_once_per_shape(rng):
     image = tf.constant(rng.normal(size=(3, 2, 7, 5)))
-    before = _native.bilinear.forward_graph.experimental_get_tracing_count()
+    before = _native.bilinear.forward_step.compiled.experimental_get_tracing_count()
     for _ in range(3):
         _loss_and_grads(image, tf.constant(_params("affine", rng, batch=3)))
-    assert _native.bilinear.forward_graph.experimental_get_tracing_count() - before <= 1
+    assert _native.bilinear.forward_step.compiled.experimental_get_tracing_count() - before <= 1
+
+
+def _traces(steps: list[_native.Step]) -> list[int]:
+    return [step.compiled.experimental_get_tracing_count() for step in steps]
+
+
+def _warp_steps() -> list[_native.Step]:
+    """The steps of an affine bilinear warp under a tape: the grid op's and the sampler's."""
+    grid_forward, grid_vjp, _ = _autograd._compiled(AFFINE_GRID, ())
+    return [grid_forward, grid_vjp, _native.bilinear.forward_step, _native.bilinear.backward_step]
+
+
+def test_eager_calls_compile_when_a_shape_repeats(rng):
+    """A shape's first eager call runs op by op (no XLA compile to wait for); from its
+    second call on, every step runs its compiled program, with the same values."""
+    _autograd._compiled.cache_clear()
+    for step in _native.bilinear.forward_step, _native.bilinear.backward_step:
+        step.forget()
+    image = tf.constant(rng.normal(size=(2, 3, 11, 10)))
+    theta = tf.constant(_params("affine", rng))
+    steps = _warp_steps()
+    before = _traces(steps)
+    first = _loss_and_grads(image, theta)
+    assert _traces(steps) == before
+    for _ in range(2):
+        again = _loss_and_grads(image, theta)
+        assert _traces(steps) == [count + 1 for count in before]
+        for got, wanted in zip(again, first, strict=True):
+            np.testing.assert_allclose(got.numpy(), wanted.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_step_counts_signatures():
+    step = _native.Step(lambda x, scale: scale * x)
+    calls = [step.runs_compiled(tf.ones(3), 2.0) for _ in range(3)]
+    assert calls == [False, True, True]
+    assert not step.runs_compiled(tf.ones(4), 2.0)  # a new shape
+    assert not step.runs_compiled(tf.ones(3, tf.float64), 2.0)  # a new dtype
+    assert not step.runs_compiled(tf.ones(3), 3.0)  # a new setting
+    step.forget()
+    assert not step.runs_compiled(tf.ones(3), 2.0)
+    np.testing.assert_array_equal(step(tf.ones(2), 2.0).numpy(), [2.0, 2.0])
+
+
+def test_user_tf_function_uses_the_compiled_kernels(rng):
+    """Traced by the user, the first call of a shape already runs the compiled steps."""
+    kernel = _native.bilinear
+    kernel.forward_step.forget()
+    image = tf.constant(rng.normal(size=(2, 3, 13, 6)))
+    theta = tf.constant(_params("affine", rng))
+    before = kernel.forward_step.compiled.experimental_get_tracing_count()
+    traced = tf.function(_loss_and_grads)(image, theta)
+    assert kernel.forward_step.compiled.experimental_get_tracing_count() == before + 1
+    for got, wanted in zip(traced, _loss_and_grads(image, theta), strict=True):
+        np.testing.assert_allclose(got.numpy(), wanted.numpy(), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("family", ["affine", "projective", "tps", "params"])
@@ -333,16 +392,28 @@ def test_inference_runs_the_warp_as_one_program(rng, family, mode, padding):
             return shift @ _transform("tps", tf.constant(_params("tps", rng)), control)
         return _transform(family, tf.constant(_params(family, rng)), control)
 
-    options = {"mode": mode, "padding": padding, "fill_value": 0.5}
+    options = {
+        "mode": mode,
+        "padding": padding,
+        "fill_value": 0.5 if padding == "constant" else None,
+    }
+    # as gw.warp passes them to the fast path
+    settings = {**options, "fill_value": 0.5 if padding == "constant" else 0.0}
+    settings = {**settings, "align_corners": False, "native": True}
     _warp._program.cache_clear()
-    for _ in range(3):  # new parameter values, one compiled program
+    traces = []
+    for _ in range(3):  # new parameter values: op by op, then one compiled program
         warper = transform()
         fused = gw.warp(image, warper, (5, 4), **options)
+        structure = warper.flatten()[1]
+        program = _warp._program(structure, (5, 4), tuple(sorted(settings.items())))
+        traces.append(program.compiled.experimental_get_tracing_count())
         with tf.GradientTape():  # a recording tape: op by op
             expected = gw.warp(image, warper, (5, 4), **options)
         np.testing.assert_allclose(fused.numpy(), expected.numpy(), rtol=0, atol=1e-12)
+    assert traces == [0, 1, 1]
     info = _warp._program.cache_info()
-    assert (info.currsize, info.hits) == (1, 2)
+    assert (info.currsize, info.hits) == (1, 5)
     # an array fill value takes the op-by-op path, with the same result
     array_fill = gw.warp(
         image,
@@ -350,15 +421,19 @@ def test_inference_runs_the_warp_as_one_program(rng, family, mode, padding):
         (5, 4),
         mode=mode,
         padding=padding,
-        fill_value=tf.constant([0.5, 0.5, 0.5], tf.float64),
+        fill_value=tf.constant([0.5, 0.5, 0.5], tf.float64) if padding == "constant" else None,
     )
     np.testing.assert_allclose(array_fill.numpy(), expected.numpy(), rtol=0, atol=1e-12)
 
 
 def test_inference_keeps_the_errors_of_the_op_by_op_warp():
+    import array_api_strict
+
     image = tf.zeros((1, 1, 4, 4))
-    with pytest.raises(gw.GeowarpTypeError, match="one supported library"):
-        gw.warp(image, gw.Affine(np.eye(2, 3)))
+    with pytest.raises(gw.GeowarpTypeError, match="from tensorflow but transform from array_api"):
+        gw.warp(image, gw.Affine(array_api_strict.eye(2, 3)))
+    with pytest.raises(gw.GeowarpValueError, match="fill_value is used with padding='constant'"):
+        gw.warp(image, gw.Affine(tf.eye(2, 3)), padding="border", fill_value=1.0)
 
 
 @pytest.mark.parametrize("family", ["affine", "projective", "tps"])
@@ -368,7 +443,7 @@ def test_jit_compile_matches_eager(rng, family, padding):
     params = tf.constant(_params(family, rng), dtype=tf.float32)
     control = tf.constant(_control_points(), dtype=tf.float32)
     cotangent = tf.constant(rng.normal(size=(2, 3, 7, 10)), dtype=tf.float32)
-    options = {"padding": padding, "fill_value": 0.5}
+    options = {"padding": padding, "fill_value": 0.5 if padding == "constant" else None}
 
     def run(image: tf.Tensor, params: tf.Tensor) -> tuple[tf.Tensor, ...]:
         return _tf_grads(image, params, family, control, (7, 10), cotangent, **options)

@@ -68,25 +68,26 @@ def test_gradcheck_warp(mode, padding, native, generator):
         [[0.9, 0.2, 0.1], [-0.1, 1.1, 0.05]], dtype=torch.float64
     ) + 0.05 * torch.randn(2, 2, 3, generator=generator, dtype=torch.float64)
     theta.requires_grad_()
+    # a fill value only with constant padding, where it is differentiated too
     fill = torch.tensor([0.3, -0.7], dtype=torch.float64, requires_grad=True)
+    fills = (fill,) if padding == "constant" else ()
 
-    def run(image, theta, fill):
+    def run(image, theta, *fill):
         return gw.warp(
             image,
             gw.Affine(theta),
             (4, 7),
             mode=mode,
             padding=padding,
-            fill_value=fill,
+            fill_value=fill[0] if fill else None,
             native=native,
         )
 
-    inputs = (image, theta, fill) if mode == "bilinear" else (image, fill)
     if mode == "nearest":
         theta = theta.detach()
-        assert torch.autograd.gradcheck(lambda i, f: run(i, theta, f), inputs)
+        assert torch.autograd.gradcheck(lambda i, *f: run(i, theta, *f), (image, *fills))
     else:
-        assert torch.autograd.gradcheck(run, inputs)
+        assert torch.autograd.gradcheck(run, (image, theta, *fills))
 
 
 @pytest.mark.parametrize("family", ["affine", "projective", "tps"])
@@ -158,7 +159,8 @@ def test_grids_within_the_limit_skip_it_with_the_same_results(padding, generator
     fill = torch.tensor([0.3, -0.7, 1.1], dtype=torch.float64)
 
     def run() -> list[torch.Tensor]:
-        out = gw.warp(image, gw.Affine(theta), (4, 7), padding=padding, fill_value=fill)
+        fill_value = fill if padding == "constant" else None
+        out = gw.warp(image, gw.Affine(theta), (4, 7), padding=padding, fill_value=fill_value)
         return [out, *torch.autograd.grad((out * out).sum(), (image, theta))]
 
     assert _native._within_limit(gw.Affine(theta).sampling_grid((4, 7)))

@@ -45,7 +45,7 @@ class Warp(keras.layers.Layer):
     mode : {"bilinear", "nearest"}
     padding : {"zeros", "border", "reflection", "constant"}
     align_corners : bool
-    fill_value : float or sequence of C floats
+    fill_value : float or sequence of C floats, optional
         As in `geowarp.warp`.
     control_grid : (rows, columns)
         The thin-plate spline's control points, spread evenly over [-1, 1]^2.
@@ -76,7 +76,7 @@ class Warp(keras.layers.Layer):
         mode: str = "bilinear",
         padding: str = "zeros",
         align_corners: bool = False,
-        fill_value: float | Sequence[float] = 0.0,
+        fill_value: float | Sequence[float] | None = None,
         control_grid: Sequence[int] = (4, 4),
         data_format: str = "channels_last",
         **kwargs: Any,
@@ -86,7 +86,7 @@ class Warp(keras.layers.Layer):
         # a registered family's name, which the config can hold
         self.transform = _params.family_name(self.family) or transform
         self.out_shape = None if out_shape is None else check_shape(out_shape, "out_shape")
-        mode, padding, align_corners = check_settings(mode, padding, align_corners)
+        mode, padding, align_corners = check_settings(mode, padding, align_corners, fill_value)
         if data_format not in _DATA_FORMATS:
             raise GeowarpValueError(
                 f"data_format must be one of {_DATA_FORMATS}; got {data_format!r}"
@@ -202,7 +202,7 @@ class SpatialTransformer(keras.layers.Layer):
         mode: str = "bilinear",
         padding: str = "zeros",
         align_corners: bool = False,
-        fill_value: float | Sequence[float] = 0.0,
+        fill_value: float | Sequence[float] | None = None,
         control_grid: Sequence[int] = (4, 4),
         data_format: str = "channels_last",
         **kwargs: Any,
@@ -279,8 +279,10 @@ _WARP_OPTIONS = (
 )
 
 
-def _plain_fill(fill_value: Any) -> float | list[float]:
-    # A float or a list of floats: what the config can hold, what gw.sample takes.
+def _plain_fill(fill_value: Any) -> float | list[float] | None:
+    # None, a float or a list of floats: what the config can hold, what gw.sample takes.
+    if fill_value is None:
+        return None
     try:
         return float(fill_value)
     except TypeError:

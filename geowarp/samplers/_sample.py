@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
-import array_api_compat
+import numpy as np
 
 from .. import backends
-from .._errors import GeowarpTypeError, GeowarpValueError
-from .._namespace import array_namespace, backend_name, read_variable
+from .._errors import GeowarpTypeError, GeowarpValueError, GeowarpWarning
+from .._namespace import array_namespace, backend_name, join, known_values
 from .._namespace import device as array_device
 from ..autodiff import call
 from ._bilinear import BILINEAR
@@ -25,7 +26,7 @@ def sample(
     mode: str = "bilinear",
     padding: str = "zeros",
     align_corners: bool = False,
-    fill_value: Any = 0.0,
+    fill_value: Any = None,
     native: bool = True,
 ) -> Any:
     """Read ``image`` at the points of ``grid``: ``out[b, :, i, j] = image[b, :, grid[b, i, j]]``.
@@ -52,10 +53,14 @@ def sample(
         mirrored image, or ``fill_value``.
     align_corners : bool
         Whether -1 and +1 are the corner pixel centres (True) or the image edges (False).
-    fill_value : float, sequence or array of shape (C,)
-        Per-channel value outside the image with ``padding="constant"``: the
-        result is as if the image were surrounded by it. An array of the
-        image's library is differentiable; numpy arrays are taken as constants.
+    fill_value : float, sequence or array of shape (C,), optional
+        Per-channel value outside the image with ``padding="constant"`` (0
+        when omitted): the result is as if the image were surrounded by it.
+        An array of the image's library is differentiable; numpy arrays and
+        sequences join the image's library. Given with another padding, it
+        is refused (`GeowarpValueError`) rather than ignored. An integer
+        output (nearest sampling of an integer image) must hold it exactly:
+        ``2.5``, or ``300`` for ``uint8``, is refused rather than cast.
     native : bool
         Use the library's own kernel when it has the same semantics
         (``torch.nn.functional.grid_sample`` on PyTorch; TensorFlow's gathers
@@ -78,15 +83,16 @@ def sample(
     >>> gw.sample(image, grid, padding="constant", fill_value=10.0)
     array([[[[ 2.5 ,  8.75, 10.  ]]]])
     """
-    image, grid, fill_value = (read_variable(a) for a in (image, grid, fill_value))
+    named = (("image", image), ("grid", grid), ("fill_value", fill_value))
+    (image, grid, fill_value), _ = join(*named)
     xp = array_namespace(image, grid)
-    mode, padding, align_corners = check_settings(mode, padding, align_corners)
+    mode, padding, align_corners = check_settings(mode, padding, align_corners, fill_value)
     _check(image, grid, xp)
     out_dtype, image_dtype, grid_dtype = _dtypes(image.dtype, grid.dtype, mode, xp)
     image = xp.astype(image, image_dtype, copy=False)
     grid = xp.astype(grid, grid_dtype, copy=False)
     image, grid = _broadcast_batch(image, grid, xp)
-    fill = _fill(fill_value if padding == "constant" else 0.0, image.shape[1], image, xp)
+    fill = _fill(0.0 if fill_value is None else fill_value, image.shape[1], image, xp)
     options = {"padding": padding, "align_corners": align_corners}
     kernel = _native_kernel(backend_name(xp), _OPS[mode].name) if native else None
     if kernel is not None and image_dtype == grid_dtype:
@@ -102,12 +108,15 @@ def _native_kernel(library: str, op_name: str) -> Any:
     return None if backend is None else backend.samplers.get(op_name)
 
 
-def check_settings(mode: Any, padding: Any, align_corners: Any) -> tuple[str, str, bool]:
+def check_settings(
+    mode: Any, padding: Any, align_corners: Any, fill_value: Any = None
+) -> tuple[str, str, bool]:
     """``(mode, padding, align_corners)`` checked: the one place sampler settings are validated.
 
-    Raises `GeowarpValueError` for an unknown mode or padding and
-    `GeowarpTypeError` for an ``align_corners`` that is not a bool (``1``,
-    ``"yes"`` or None are refused rather than read as truthy).
+    Raises `GeowarpValueError` for an unknown mode or padding, or for a
+    ``fill_value`` (not None) with a padding other than ``"constant"``, which
+    would be ignored; `GeowarpTypeError` for an ``align_corners`` that is not
+    a bool (``1``, ``"yes"`` or None are refused rather than read as truthy).
 
     Examples
     --------
@@ -122,6 +131,11 @@ def check_settings(mode: Any, padding: Any, align_corners: Any) -> tuple[str, st
     if type(align_corners).__name__ not in ("bool", "bool_"):  # Python's or numpy's
         raise GeowarpTypeError(
             f"align_corners must be a bool; got {align_corners!r} ({type(align_corners).__name__})"
+        )
+    if fill_value is not None and padding != "constant":
+        raise GeowarpValueError(
+            f"fill_value is used with padding='constant' only; got padding={padding!r} and a "
+            "fill_value: drop fill_value, or use padding='constant'"
         )
     return mode, padding, bool(align_corners)
 
@@ -146,12 +160,31 @@ def _check(image: Any, grid: Any, xp: Any) -> None:
         raise GeowarpTypeError(
             f"image must have a real floating or integer dtype; got {image.dtype}"
         )
+    warn_if_channels_last(image.shape, stacklevel=4)
     devices = (array_device(image), array_device(grid))
     # traced JAX values have no device (None): nothing to compare then
     if None not in devices and devices[0] != devices[1]:
         raise GeowarpValueError(
             f"image and grid must be on one device; got {array_device(image)} and "
             f"{array_device(grid)}"
+        )
+
+
+def warn_if_channels_last(shape: tuple[int, ...], stacklevel: int) -> None:
+    """Warn (`GeowarpWarning`) where an image of ``shape`` looks channels-last.
+
+    That is: a last axis of 1, 3 or 4 and more "channels" than the height or
+    the width, as ``(B, H, W, C)`` read as ``(B, C, H, W)`` has.
+    """
+    _, channels, height, width = shape
+    if width in (1, 3, 4) and channels is not None and channels > min(height, width):
+        warnings.warn(
+            f"image of shape {tuple(shape)} is read as (B, C, H, W) = {channels} channels of "
+            f"{height}x{width} pixels; if it is channels-last (B, H, W, C), move the channels "
+            "first (np.moveaxis(image, -1, 1), image.permute(0, 3, 1, 2), "
+            "tf.transpose(image, (0, 3, 1, 2)))",
+            GeowarpWarning,
+            stacklevel=stacklevel,
         )
 
 
@@ -184,6 +217,22 @@ def _broadcast_batch(image: Any, grid: Any, xp: Any) -> tuple[Any, Any]:
     return image, grid
 
 
+def _check_integer_fill(fill_value: Any, dtype: Any, xp: Any) -> None:
+    # an integer output holds the fill value exactly, or the call is refused
+    values = known_values(fill_value)
+    if values is None:  # traced: cast like the image's values
+        return
+    info = xp.iinfo(dtype)
+    exact = values == np.floor(values)
+    if not (np.all(exact) and np.all(values >= info.min) and np.all(values <= info.max)):
+        name = getattr(dtype, "name", None) or str(dtype)
+        raise GeowarpValueError(
+            f"fill_value {values.tolist()} cannot be held exactly by the integer output "
+            f"({name}, from nearest sampling of an integer image); give integers in "
+            f"[{info.min}, {info.max}], or a floating image"
+        )
+
+
 def _common_batch(image_batch: int, grid_batch: int) -> int:
     if image_batch == grid_batch or grid_batch == 1:
         return image_batch
@@ -195,13 +244,13 @@ def _common_batch(image_batch: int, grid_batch: int) -> int:
 
 
 def _fill(fill_value: Any, channels: int, image: Any, xp: Any) -> Any:
-    if array_api_compat.is_numpy_array(fill_value) and not array_api_compat.is_numpy_namespace(xp):
-        fill_value = fill_value.tolist()  # a plain constant, like a list
-    if array_api_compat.is_array_api_obj(fill_value):
-        array_namespace(image, fill_value)  # refuses another library's array
-        fill = xp.astype(fill_value, image.dtype, copy=False)  # keeps it differentiable
-    else:
+    # ``fill_value``: a Python number or an array of the image's library (see `join`)
+    if xp.isdtype(image.dtype, "integral"):
+        _check_integer_fill(fill_value, image.dtype, xp)
+    if isinstance(fill_value, int | float):
         fill = xp.asarray(fill_value, dtype=image.dtype, device=array_device(image))
+    else:
+        fill = xp.astype(fill_value, image.dtype, copy=False)  # keeps it differentiable
     if fill.ndim > 1 or (fill.ndim == 1 and fill.shape[0] not in (1, channels)):
         raise GeowarpValueError(
             f"fill_value must be a scalar or have shape ({channels},) to match the image "

@@ -2,12 +2,13 @@
 
 Every op runs the core's forward and VJP (`geowarp.sample` picks the TF
 sampler kernels of `geowarp.tensorflow._native` itself unless
-``native=False``). They run as XLA-compiled
-``tf.function``s (``jit_compile=True``), compiled once per op, setting, shape
-and dtype: eagerly and inside a ``tf.function`` each step is one fused
-program instead of a chain of small TensorFlow kernels (2-4x faster on the
-CPU), and inside ``tf.function(jit_compile=True)`` they join the caller's
-program.
+``native=False``), each as a `geowarp.tensorflow._native.Step`: eagerly, op by
+op on the first call with new shapes (no compilation to wait for), then as an
+XLA-compiled ``tf.function`` (``jit_compile=True``), compiled once per op,
+setting, shape and dtype: one fused program instead of a chain of small
+TensorFlow kernels (2-4x faster on the CPU). Inside a ``tf.function`` the
+compiled steps are calls in the caller's graph, and inside
+``tf.function(jit_compile=True)`` they join the caller's program.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import tensorflow as tf
 
 from ..autodiff import Op
-from ._native import placed_like, recording
+from ._native import Step, placed_like, recording
 
 
 def call(op: Op, arrays: tuple[tf.Tensor, ...], options: dict[str, Any]) -> tf.Tensor:
@@ -44,20 +45,12 @@ def call(op: Op, arrays: tuple[tf.Tensor, ...], options: dict[str, Any]) -> tf.T
 
 
 @functools.lru_cache(maxsize=128)
-def _compiled(op: Op, options: tuple[tuple[str, Any], ...]) -> tuple[Any, Any, Any]:
-    """``op``'s forward, VJP and output alone as XLA-compiled ``tf.function``s, per setting."""
+def _compiled(op: Op, options: tuple[tuple[str, Any], ...]) -> tuple[Step, Step, Step]:
+    """``op``'s forward, VJP and output alone as `Step` objects, per setting."""
     settings = dict(options)
-    forward = tf.function(
-        lambda *arrays: op.forward(*arrays, **settings), autograph=False, jit_compile=True
-    )
-    vjp = tf.function(
-        lambda residuals, cotangent: op.vjp(residuals, cotangent, **settings),
-        autograph=False,
-        jit_compile=True,
-    )
-    output = tf.function(
-        lambda *arrays: op.forward(*arrays, **settings)[0], autograph=False, jit_compile=True
-    )
+    forward = Step(lambda *arrays: op.forward(*arrays, **settings))
+    vjp = Step(lambda residuals, cotangent: op.vjp(residuals, cotangent, **settings))
+    output = Step(lambda *arrays: op.forward(*arrays, **settings)[0])
     return forward, vjp, output
 
 

@@ -28,6 +28,11 @@ def _padded_channels_last(image: tf.Tensor, fill: tf.Tensor) -> tf.Tensor:
     return padded_by_concat(tf.transpose(image, (0, 2, 3, 1)), fill, _namespace)
 
 
+def _known_values(array: tf.Tensor) -> Any:
+    # a symbolic tensor (inside tf.function or a Keras graph) has no values yet
+    return None if tf.is_symbolic_tensor(array) else array.numpy()
+
+
 BACKEND = Backend(
     "tensorflow",
     autodiff=call,
@@ -36,6 +41,7 @@ BACKEND = Backend(
     ops={
         "scatter_add_rows": _namespace.scatter_add_rows,
         "padded_channels_last": _padded_channels_last,
+        "known_values": _known_values,
     },
     owns=_owns,
     namespace=_namespace,

@@ -348,8 +348,13 @@ def scatter_add_rows(values: Any, indices: Any, num_rows: int) -> tf.Tensor:
     return tf.math.unsorted_segment_sum(values, indices, num_rows)
 
 
-linalg = SimpleNamespace(solve=_solve)
-"""The ``linalg`` extension: ``solve`` only."""
+def _svdvals(x: Any, /) -> tf.Tensor:
+    """Singular values of the matrices ``x`` (..., M, N), in descending order."""
+    return tf.linalg.svd(x, compute_uv=False)
+
+
+linalg = SimpleNamespace(solve=_solve, svdvals=_svdvals)
+"""The ``linalg`` extension: ``solve`` and ``svdvals`` only."""
 
 
 def _shape(shape: Sequence[int | None]) -> Sequence[int]:

@@ -23,9 +23,15 @@ while every row of the padded image fits in one, ``int64`` otherwise.
 Coordinates are clamped into the padding ring, so every index is in range
 (TensorFlow's CPU gather checks).
 
-Each step runs as an XLA-compiled ``tf.function`` (one trace and one
-compilation per shape, dtype and setting), eagerly on the image's device and
-inside a caller's ``tf.function`` as one call in its graph.
+Each step is a `Step`: eagerly, the first call with a new signature (shapes,
+dtypes, device and settings) runs op by op, and from its second call on the
+step runs as an XLA-compiled ``tf.function`` (one trace and one compilation per
+signature), on the image's device. Compiling costs tenths of a second to a
+second per signature, running op by op a few times what the compiled program
+costs, so a shape seen once (a notebook, one level of a pyramid) never waits
+for XLA, and a shape that repeats (a training loop) is compiled on its second
+call. Inside a caller's ``tf.function`` the compiled step is one call in the
+caller's graph (the caller traces anyway).
 
 tests/test_tensorflow.py pins these kernels to the portable code (values and
 gradients).
@@ -35,7 +41,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import tensorflow as tf
@@ -53,6 +61,7 @@ from . import _namespace as xp
 __all__ = [
     "KERNELS",
     "Kernel",
+    "Step",
     "bilinear",
     "nearest",
     "placed_like",
@@ -259,6 +268,79 @@ Forward = Callable[..., tuple[tf.Tensor, tuple[tf.Tensor, ...]]]
 Backward = Callable[..., tuple[tf.Tensor, tf.Tensor, tf.Tensor]]
 
 
+class Step:
+    """A TF function run op by op on its first eager call per signature, compiled after.
+
+    ``step(*args)`` runs ``function(*args)``: inside a ``tf.function`` (or
+    any graph) as the XLA-compiled `compiled`; eagerly, op by op the first
+    `EAGER_CALLS` times a signature comes (the shapes, dtypes and devices of
+    the tensors in ``args``, and its other values), and through `compiled`
+    from then on. Both give the same values to float rounding.
+
+    Parameters
+    ----------
+    function : callable
+        Takes (nested tuples of) tensors and hashable settings.
+
+    Attributes
+    ----------
+    function : callable
+        The step op by op.
+    compiled : tf.types.experimental.PolymorphicFunction
+        ``function`` as an XLA-compiled ``tf.function``, traced and compiled
+        once per signature.
+
+    Examples
+    --------
+    >>> import tensorflow as tf
+    >>> from geowarp.tensorflow._native import Step
+    >>> double = Step(lambda x: 2 * x)
+    >>> [double.runs_compiled(tf.ones(3)) for _ in range(3)]
+    [False, True, True]
+    >>> double(tf.ones(2)).numpy().tolist()
+    [2.0, 2.0]
+    """
+
+    #: Eager calls of one signature that run op by op before it is compiled.
+    EAGER_CALLS = 1
+    #: Signatures remembered per step (the least recently used are forgotten).
+    MAX_SIGNATURES = 256
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        self.function = function
+        self.compiled = tf.function(function, autograph=False, jit_compile=True)
+        self._calls: OrderedDict[Hashable, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, *args: Any) -> Any:
+        return (self.compiled if self.runs_compiled(*args) else self.function)(*args)
+
+    def runs_compiled(self, *args: Any) -> bool:
+        """Whether a call with ``args``, now, runs `compiled` (and count it as a call)."""
+        if not tf.executing_eagerly():
+            return True
+        key = _signature(args)
+        with self._lock:
+            calls = self._calls.pop(key, 0)
+            self._calls[key] = calls + 1
+            if len(self._calls) > self.MAX_SIGNATURES:
+                self._calls.popitem(last=False)
+        return calls >= self.EAGER_CALLS
+
+    def forget(self) -> None:
+        """Forget every signature seen: each runs op by op again on its next call."""
+        with self._lock:
+            self._calls.clear()
+
+
+def _signature(args: Any) -> Hashable:
+    """Shapes, dtypes and devices of the tensors in ``args``; its other values as they are."""
+    return tuple(
+        (tuple(arg.shape), arg.dtype, arg.device) if isinstance(arg, tf.Tensor) else arg
+        for arg in tf.nest.flatten(args)
+    )
+
+
 class Kernel:
     """A sampler as one differentiable TF operation, with the core op's signature and gradients.
 
@@ -267,21 +349,18 @@ class Kernel:
 
     Attributes
     ----------
-    forward_graph, backward_graph : tf.types.experimental.PolymorphicFunction
-        The steps as XLA-compiled ``tf.function``: one trace per shape, dtype
-        and setting, reused by every later call.
-    output_graph : tf.types.experimental.PolymorphicFunction
+    forward_step, backward_step : Step
+        The steps: op by op on a signature's first eager call, XLA-compiled after.
+    output_step : Step
         The forward without the residuals, for calls that no gradient tape
         records (inference).
     """
 
     def __init__(self, forward: Forward, backward: Backward) -> None:
         self.forward, self.backward = forward, backward
-        self.forward_graph = tf.function(forward, autograph=False, jit_compile=True)
-        self.backward_graph = tf.function(backward, autograph=False, jit_compile=True)
-        self.output_graph = tf.function(
-            lambda *args: forward(*args)[0], autograph=False, jit_compile=True
-        )
+        self.forward_step = Step(forward)
+        self.backward_step = Step(backward)
+        self.output_step = Step(lambda *args: forward(*args)[0])
 
     def __call__(
         self,
@@ -295,17 +374,17 @@ class Kernel:
         image_shape = _static_sizes(image, grid)[:3]
         if not recording():
             with placed_like(image):
-                return self.output_graph(image, grid, fill, padding, align_corners)
+                return self.output_step(image, grid, fill, padding, align_corners)
 
         @tf.custom_gradient
         def apply(image: tf.Tensor, grid: tf.Tensor, fill: tf.Tensor) -> Any:
-            out, residuals = self.forward_graph(image, grid, fill, padding, align_corners)
+            out, residuals = self.forward_step(image, grid, fill, padding, align_corners)
 
             def gradient(cotangent: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
                 # traced: the backward's ops join the caller's graph, whose executor
                 # frees each residual after its last use (one compiled program
-                # holds them all, and peaks higher); eagerly: one compiled program
-                backward = self.backward_graph if tf.executing_eagerly() else self.backward
+                # holds them all, and peaks higher); eagerly: the backward step
+                backward = self.backward_step if tf.executing_eagerly() else self.backward
                 return backward(residuals, cotangent, image_shape, padding, align_corners)
 
             return out, gradient

@@ -22,7 +22,9 @@ Examples
 torch.Size([4, 1, 8, 8])
 """
 
-from .. import backends
+import torch as _torch
+
+from .. import _namespace, backends
 from ._backend import BACKEND
 from ._icstn import ICSTN
 from ._params import (
@@ -38,6 +40,9 @@ from ._stn import SpatialTransformer
 # Register the backend now rather than lazily on the first tensor: the lazy path
 # imports a module, and an import inside a torch.compile'd forward breaks the graph.
 backends.register(BACKEND)
+# ... and answer now what geowarp asks of a tensor's type, so a compiled first call
+# (before any eager one) finds it cached.
+_namespace.prime(_torch.empty(0))
 
 __all__ = [
     "ICSTN",

@@ -52,7 +52,7 @@ class TransformerModule(nn.Module, abc.ABC):
         mode: str,
         padding: str,
         align_corners: bool,
-        fill_value: float,
+        fill_value: float | None,
         control_grid: Sequence[int],
     ) -> None:
         super().__init__()

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["OPS", "content_key", "matmul_shared"]
+__all__ = ["OPS", "content_key", "known_values", "matmul_shared", "solve"]
 
 
 def matmul_shared(left: torch.Tensor, right: torch.Tensor, transpose_left: bool) -> torch.Tensor:
@@ -49,6 +49,34 @@ def content_key(array: torch.Tensor) -> tuple[Any, ...] | None:
     return ("identity", id(array), array._version, str(array.dtype), str(array.device))
 
 
+def solve(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a^-1 @ b``, non-finite for a singular ``a`` instead of an error.
+
+    ``torch.linalg.solve`` raises on a singular matrix (and on CUDA waits for
+    the device to find out); ``solve_ex`` without checks does neither, eagerly
+    and under ``torch.compile`` alike.
+    """
+    return torch.linalg.solve_ex(a, b, check_errors=False)[0]
+
+
+def known_values(array: torch.Tensor) -> Any:
+    """The tensor's values as a numpy array; None while compiling or for stand-in tensors."""
+    if torch.compiler.is_compiling() or type(array) is not torch.Tensor:
+        return None
+    try:
+        values = array.detach()
+        if values.dtype == torch.bfloat16:  # numpy has no bfloat16
+            values = values.to(torch.float32)
+        return values.cpu().numpy()
+    except RuntimeError:  # a functorch wrapper (torch.func): no storage to read
+        return None
+
+
+def _device(array: torch.Tensor) -> torch.device:
+    # a plain function: torch.compile traces it (not operator.attrgetter)
+    return array.device
+
+
 def _scatter_add_rows(values: torch.Tensor, indices: torch.Tensor, num_rows: int) -> torch.Tensor:
     out = torch.zeros((num_rows, values.shape[1]), dtype=values.dtype, device=values.device)
     return out.index_add_(0, indices, values)
@@ -56,7 +84,10 @@ def _scatter_add_rows(values: torch.Tensor, indices: torch.Tensor, num_rows: int
 
 OPS: dict[str, Callable[..., Any]] = {
     "content_key": content_key,
+    "device": _device,
+    "known_values": known_values,
     "matmul_shared": matmul_shared,
+    "solve": solve,
     "scatter_add_rows": _scatter_add_rows,
 }
 """The ops of the torch `geowarp.backends.Backend`."""

@@ -32,7 +32,7 @@ class WarpOptions:
     mode: str = "bilinear"
     padding: str = "zeros"
     align_corners: bool = False
-    fill_value: float = 0.0
+    fill_value: float | None = None
 
     @classmethod
     def checked(
@@ -41,12 +41,13 @@ class WarpOptions:
         mode: str = "bilinear",
         padding: str = "zeros",
         align_corners: bool = False,
-        fill_value: float = 0.0,
+        fill_value: float | None = None,
     ) -> WarpOptions:
         """Validate the settings now, so a bad one fails at construction, not mid-training."""
-        mode, padding, align_corners = check_settings(mode, padding, align_corners)
+        mode, padding, align_corners = check_settings(mode, padding, align_corners, fill_value)
         shape = None if out_shape is None else check_shape(out_shape, "out_shape")
-        return cls(shape, mode, padding, align_corners, float(fill_value))
+        fill = None if fill_value is None else float(fill_value)
+        return cls(shape, mode, padding, align_corners, fill)
 
     def warp(self, image: torch.Tensor, transform: Transform) -> torch.Tensor:
         """``geowarp.warp(image, transform, ...)`` with these settings."""

@@ -83,7 +83,7 @@ class SpatialTransformer(TransformerModule):
         mode: str = "bilinear",
         padding: str = "zeros",
         align_corners: bool = False,
-        fill_value: float = 0.0,
+        fill_value: float | None = None,
         control_grid: Sequence[int] = (4, 4),
     ) -> None:
         super().__init__(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, final
 
+import numpy as np
+
 from .._errors import GeowarpError, GeowarpTypeError, GeowarpValueError, NotInvertibleError
-from .._namespace import array_namespace, backend_name, read_variable
+from .._namespace import array_namespace, backend_name, join, to_library
 from .._namespace import device as array_device
+from .._ops import broadcast_shapes
 from ..grid import base_grid, check_allocation, check_shape, known_count
 
 
@@ -77,6 +81,10 @@ class Transform(abc.ABC):
         super().__init_subclass__(**kwargs)
         if family is not None:
             register_family(family, cls)
+        own_apply = cls.__dict__.get("apply")
+        if own_apply is not None and not getattr(own_apply, "__isabstractmethod__", False):
+            # numpy transforms join the library of the points they are applied to
+            type.__setattr__(cls, "apply", _joining(own_apply))
         from .. import backends
 
         backends.notify_family(cls)
@@ -221,6 +229,60 @@ class Transform(abc.ABC):
         return xp.reshape(mapped, (*mapped.shape[:-2], height, width, 2))
 
 
+_HOST = (np.ndarray, np.generic, list, tuple)
+
+
+def _joining(apply: Callable[..., Any]) -> Callable[..., Any]:
+    # ``apply`` that first brings a numpy transform into the library of framework points
+    if getattr(apply, "_joins", False):
+        return apply
+
+    @functools.wraps(apply)
+    def joined_apply(self: Transform, points: Any, *args: Any, **kwargs: Any) -> Any:
+        if points is not None and not isinstance(points, _HOST):
+            self = joined(self, points, "points")
+        return apply(self, points, *args, **kwargs)
+
+    joined_apply._joins = True  # type: ignore[attr-defined]
+    return joined_apply
+
+
+def joined(transform: Transform, other: Any, name: str) -> Transform:
+    """``transform`` in the library and device of the array ``other`` (argument ``name``).
+
+    A transform of numpy arrays joins a framework array's library (its dtype
+    kept); any other transform comes back as it is (another library's array
+    is refused later, by the call's `geowarp._namespace.join`).
+    """
+    reference = transform._reference
+    if not isinstance(reference, np.ndarray):
+        return transform
+    _, target = join(("transform", reference), (name, other))
+    return transform if target is None else in_library(transform, target)
+
+
+def composed_batch(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """The batch shape of a composition of transforms of batch ``shapes``.
+
+    Raises `GeowarpValueError` when they neither match nor broadcast.
+    """
+    try:
+        return tuple(broadcast_shapes(*shapes))
+    except GeowarpValueError:
+        listed = " and ".join(str(tuple(shape)) for shape in shapes)
+        raise GeowarpValueError(
+            f"cannot compose transforms of batch shapes {listed}: batch shapes must match "
+            "or broadcast (size 1 stretches)"
+        ) from None
+
+
+def in_library(transform: Transform, target: tuple[Any, Any]) -> Transform:
+    """``transform`` with its numpy arrays in ``target`` = (namespace, device)."""
+    leaves, structure = transform.flatten()
+    converted = [to_library(leaf, target) if isinstance(leaf, _HOST) else leaf for leaf in leaves]
+    return Transform.unflatten(structure, converted)
+
+
 def grid_points(height: int, width: int, align_corners: bool, like: Any) -> Any:
     """The pixel centres of `geowarp.grid.base_grid` as points (H * W, 2), like ``like``."""
     grid = base_grid((height, width), align_corners=align_corners, like=like)
@@ -228,8 +290,11 @@ def grid_points(height: int, width: int, align_corners: bool, like: Any) -> Any:
 
 
 def check_points(points: Any, transform: Transform) -> Any:
-    """Validate ``points`` (..., N, 2) for ``transform`` and give them its dtype."""
-    points = read_variable(points)
+    """Validate ``points`` (..., N, 2) for ``transform`` and give them its dtype.
+
+    numpy points and sequences join the transform's library and device.
+    """
+    (points, _), _ = join(("points", points), ("transform", transform._reference))
     xp = array_namespace(points, transform._reference)
     if points.ndim < 2 or points.shape[-1] != 2:
         raise GeowarpValueError(f"points must have shape (..., N, 2); got {tuple(points.shape)}")
@@ -247,21 +312,6 @@ def check_matrix(matrix: Any, shapes: tuple[tuple[int, int], ...], name: str) ->
     if not xp.isdtype(matrix.dtype, "real floating"):
         raise GeowarpTypeError(f"{name} must have a real floating dtype; got {matrix.dtype}")
     return matrix
-
-
-def creation_namespace(like: Any, dtype: Any, device: Any) -> tuple[Any, Any, Any]:
-    """(namespace, dtype, device) for new arrays: ``like``'s, numpy float64 without one;
-    ``dtype`` and ``device`` override."""
-    if like is None:
-        import numpy as xp
-
-        return xp, (xp.float64 if dtype is None else dtype), device
-    xp = array_namespace(like)
-    return (
-        xp,
-        (like.dtype if dtype is None else dtype),
-        (array_device(like) if device is None else device),
-    )
 
 
 def _itemsize(xp: Any, dtype: Any) -> int:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._namespace import array_namespace
-from .._ops import broadcast_shapes
-from ._base import Transform
+from .._namespace import join
+from ._base import Transform, composed_batch, in_library
 
 
 class Composed(Transform):
@@ -42,7 +41,11 @@ class Composed(Transform):
         flat: list[Transform] = []
         for transform in transforms:
             flat.extend(transform.transforms if isinstance(transform, Composed) else (transform,))
-        array_namespace(*(t._reference for t in flat))  # one library for all parts
+        # one library for all parts: numpy parts join the others'
+        _, target = join(*((f"transforms[{i}]", t._reference) for i, t in enumerate(flat)))
+        if target is not None:
+            flat = [in_library(t, target) for t in flat]
+        composed_batch(*(t.batch_shape for t in flat))
         self._transforms = tuple(flat)
 
     @property
@@ -57,7 +60,7 @@ class Composed(Transform):
     @property
     def batch_shape(self) -> tuple[int, ...]:
         """Broadcast batch dimensions of the parts."""
-        return tuple(broadcast_shapes(*(t.batch_shape for t in self._transforms)))
+        return composed_batch(*(t.batch_shape for t in self._transforms))
 
     def apply(self, points: Any) -> Any:
         """Map points (..., N, 2) through every part, last first."""

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
+
+import numpy as np
 
 from .._errors import GeowarpValueError
-from .._namespace import array_namespace, read_variable
+from .._namespace import array_namespace, join, known_values, read_variable
 from .._namespace import device as array_device
 from ..autodiff import Op, call
-from ..grid import base_axes
-from ._base import Transform, check_matrix, check_points, creation_namespace
+from ..grid import base_axes, creation_namespace
+from ._base import (
+    Transform,
+    check_matrix,
+    check_points,
+    composed_batch,
+    joined,
+)
 from ._matrix_ops import AFFINE_APPLY, AFFINE_GRID, PROJECTIVE_APPLY, PROJECTIVE_GRID
 
 
@@ -31,7 +39,8 @@ class MatrixTransform(Transform):
         raise NotImplementedError
 
     def __init__(self, matrix: Any) -> None:
-        self._matrix = check_matrix(read_variable(matrix), self._shapes(), "matrix")
+        (matrix,), _ = join(("matrix", matrix))  # a sequence becomes a numpy array
+        self._matrix = check_matrix(matrix, self._shapes(), "matrix")
 
     @classmethod
     def _shapes(cls) -> tuple[tuple[int, int], ...]:
@@ -67,8 +76,17 @@ class MatrixTransform(Transform):
 
     def __matmul__(self, other: Transform) -> Transform:
         if isinstance(other, MatrixTransform):
-            product = self.matrix3x3() @ other.matrix3x3()
-            if isinstance(self, Affine) and isinstance(other, Affine):
+            # numpy joins the other's library
+            left = cast(MatrixTransform, joined(self, other.matrix, "right"))
+            right = cast(MatrixTransform, joined(other, left.matrix, "left"))
+            join(("left", left.matrix), ("right", right.matrix))  # two libraries: an error
+            composed_batch(left.batch_shape, right.batch_shape)
+            xp = left.xp
+            dtype = xp.result_type(left.dtype, right.dtype)
+            product = xp.astype(left.matrix3x3(), dtype, copy=False) @ xp.astype(
+                right.matrix3x3(), dtype, copy=False
+            )
+            if isinstance(left, Affine) and isinstance(right, Affine):
                 return Affine(product[..., :2, :])
             return Projective(product)
         return super().__matmul__(other)
@@ -136,7 +154,10 @@ class MatrixTransform(Transform):
     def as_params(self) -> Any:
         """The inverse of `from_params`: the matrix minus the identity, row by row.
 
-        A homography is first scaled to ``H[2, 2] == 1``.
+        A homography is first scaled to ``H[2, 2] == 1``; one with ``H[2, 2]
+        == 0`` (to ``eps`` of its largest entry) has no parameter vector and
+        raises `GeowarpValueError` where its values are known (under tracing
+        its parameters are non-finite).
 
         Examples
         --------
@@ -162,7 +183,10 @@ class Affine(MatrixTransform, family="affine"):
     ----------
     matrix : array of shape (..., 2, 3) or (..., 3, 3)
         The map, in the normalized frame unless you apply it to pixel points
-        yourself. A 3x3 matrix's last row is taken to be ``[0, 0, 1]``. Leading
+        yourself. A 3x3 matrix's last row must be ``[0, 0, 1]`` (to the
+        dtype's precision, ``sqrt(eps)``): another last row is a perspective
+        map, refused with a `GeowarpValueError` that points to `Projective`
+        (checked where the values are known, not under tracing). Leading
         dimensions are a batch of transforms. This is exactly the ``theta`` of
         ``torch.nn.functional.affine_grid``.
 
@@ -191,6 +215,11 @@ class Affine(MatrixTransform, family="affine"):
     _num_params = 6
     _param_rows = 2
     _grid_op = AFFINE_GRID
+
+    def __init__(self, matrix: Any) -> None:
+        super().__init__(matrix)
+        if self._matrix.shape[-2] == 3:
+            _check_affine_row(self._matrix)
 
     def _rows(self) -> Any:
         return self._matrix[..., :2, :]
@@ -233,6 +262,23 @@ class Affine(MatrixTransform, family="affine"):
         return Affine(xp.concat([inv, shift], axis=-1))
 
 
+def _check_affine_row(matrix: Any) -> None:
+    # the last row of a 3x3 affine matrix, where known: [0, 0, 1] or an error
+    values = known_values(matrix)
+    if values is None:
+        return
+    tolerance = float(np.sqrt(np.finfo(values.dtype).eps))
+    off = np.abs(values[..., 2, :] - np.array([0.0, 0.0, 1.0])) > tolerance
+    if off.any():
+        index = np.argwhere(off.any(axis=-1))[0] if off.ndim > 1 else ()
+        row = values[(*index, 2)].tolist()
+        where = f" (batch item {tuple(int(i) for i in index)})" if off.ndim > 1 else ""
+        raise GeowarpValueError(
+            f"matrix's last row is {row}{where}, not [0, 0, 1]: an Affine would drop this "
+            "perspective part; use gw.Projective(matrix) for a projective map"
+        )
+
+
 class Projective(MatrixTransform, family="projective"):
     """A projective map (homography) from output to input points.
 
@@ -270,6 +316,20 @@ class Projective(MatrixTransform, family="projective"):
         return ((3, 3),)
 
     def _normalized_rows(self) -> Any:
+        # as_params scales H[2, 2] to 1: a homography with H[2, 2] = 0 (the output
+        # centre on the horizon) has no parameter vector
+        values = known_values(self._matrix)
+        if values is not None:
+            corner = np.abs(values[..., 2, 2])
+            scale = np.abs(values).max(axis=(-2, -1))
+            bad = ~(corner > np.finfo(values.dtype).eps * scale)
+            if bad.any():
+                where = f" (batch item {tuple(int(i) for i in np.argwhere(bad)[0])})"
+                raise GeowarpValueError(
+                    f"matrix[..., 2, 2] is 0{where if bad.ndim else ''}: as_params scales it to "
+                    "1, so this homography (the output centre on its horizon) has no "
+                    "parameter vector"
+                )
         return self._matrix / self._matrix[..., 2:3, 2:3]
 
     def apply(self, points: Any) -> Any:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from .._errors import GeowarpValueError, NotInvertibleError
-from .._namespace import array_namespace, read_variable
+from .._namespace import array_namespace, join, known_values, read_variable
 from .._namespace import device as array_device
-from .._ops import broadcast_shapes
+from .._ops import broadcast_shapes, content_key
 from ..autodiff import call
-from ..grid import check_shape
-from ._base import Transform, check_points, creation_namespace, grid_points
+from ..grid import check_shape, creation_namespace
+from ._base import Transform, check_points, grid_points
 from ._tps_ops import GRID_WEIGHTS, TPS_APPLY, TPS_GRID
 
 
@@ -68,7 +72,9 @@ class ThinPlateSpline(Transform, family="tps"):
     def __init__(
         self, source_points: Any, target_points: Any, *, regularization: float = 0.0
     ) -> None:
-        source_points, target_points = read_variable(source_points), read_variable(target_points)
+        (source_points, target_points), _ = join(
+            ("source_points", source_points), ("target_points", target_points)
+        )
         xp = array_namespace(source_points, target_points)
         for name, points in (("source_points", source_points), ("target_points", target_points)):
             if points.ndim < 2 or points.shape[-1] != 2:
@@ -90,6 +96,7 @@ class ThinPlateSpline(Transform, family="tps"):
         self._source_points = xp.astype(source_points, dtype, copy=False)
         self._target_points = xp.astype(target_points, dtype, copy=False)
         self._regularization = float(regularization)
+        check_landmarks(self._target_points, self._regularization)
 
     @classmethod
     def from_landmarks(
@@ -298,6 +305,89 @@ class ThinPlateSpline(Transform, family="tps"):
             "ThinPlateSpline has no closed-form inverse; fit an approximate one with "
             "ThinPlateSpline.from_landmarks(target_points, source_points)"
         )
+
+
+def check_landmarks(target_points: Any, regularization: float) -> None:
+    """Refuse kernel centres whose spline system is singular, where their values are known.
+
+    Raises `GeowarpValueError` naming the points: two target points that
+    coincide (unless ``regularization > 0``, which keeps the system
+    regular), or all of them on one line (the affine part is then
+    undetermined, whatever the regularization). Nearness is judged against
+    the points' spread and the dtype's precision (``sqrt(eps)``). Under
+    tracing the values are unknown and nothing is checked: a singular system
+    then gives a non-finite grid, which reads the padding (docs/reliability.md).
+    Centres already found regular are remembered (by value in host memory,
+    through the version counter on accelerators), so a spline rebuilt every
+    step from the same centres is checked once.
+    """
+    key = content_key(target_points, array_namespace(target_points))
+    if key is not None:
+        key = (*key, regularization > 0)
+        with _LOCK:
+            if key in _REGULAR:
+                _REGULAR.move_to_end(key)
+                return
+    values = known_values(target_points)
+    if values is None:
+        return
+    problem = degenerate_landmarks(values, regularization, "target_points")
+    if problem is not None:
+        raise GeowarpValueError(f"a thin-plate spline cannot be fitted: {problem}")
+    if key is not None:
+        with _LOCK:
+            _REGULAR[key] = None
+            while len(_REGULAR) > 64:
+                _REGULAR.popitem(last=False)
+
+
+_LOCK = threading.Lock()
+_REGULAR: OrderedDict[tuple[Any, ...], None] = OrderedDict()
+
+
+def degenerate_landmarks(points: Any, regularization: float, name: str) -> str | None:
+    """Why a spline centred on ``points`` (..., K, 2), a numpy array, is singular; or None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geowarp.transforms._tps import degenerate_landmarks
+    >>> degenerate_landmarks(np.array([[0.0, 0], [1, 0], [0, 1], [0, 1]]), 0.0, "target")
+    'target[2] and target[3] coincide'
+    >>> degenerate_landmarks(np.array([[0.0, 0], [1, 1], [2, 2]]), 0.0, "target")
+    'all target lie on one line'
+    """
+    tolerance = float(np.sqrt(np.finfo(points.dtype).eps)) if points.dtype.kind == "f" else 1e-8
+    batch = points.shape[:-2]
+    items = np.reshape(points, (-1, *points.shape[-2:])).astype(np.float64)
+    for index, item in enumerate(items):
+        item_index = tuple(int(i) for i in np.unravel_index(index, batch))
+        where = f" (batch item {item_index})" if batch else ""
+        if not np.isfinite(item).all():
+            row = int(np.flatnonzero(~np.isfinite(item).all(axis=1))[0])
+            return f"{name}[{row}] is not finite{where}"
+        centred = item - item.mean(axis=0)
+        spread = float(np.abs(centred).max())
+        if regularization == 0:
+            close = _coinciding(item, tolerance * spread)
+            if close is not None:
+                return f"{name}[{close[0]}] and {name}[{close[1]}] coincide{where}"
+        extent = np.linalg.svd(centred, compute_uv=False)
+        if extent[-1] <= tolerance * extent[0] or extent[0] == 0:
+            return f"all {name} lie on one line{where}"
+    return None
+
+
+def _coinciding(item: Any, distance: float) -> tuple[int, int] | None:
+    # the first pair of points (i < j) no farther apart than ``distance``
+    order = np.argsort(item[:, 0], kind="stable")
+    for position, i in enumerate(order):  # sweep along x: neighbours within ``distance``
+        for j in order[position + 1 :]:
+            if item[j, 0] - item[i, 0] > distance:
+                break
+            if np.abs(item[j] - item[i]).max() <= distance:
+                return (int(min(i, j)), int(max(i, j)))
+    return None
 
 
 def check_control_grid(control_grid: Sequence[int]) -> tuple[int, int]:

@@ -26,7 +26,7 @@ from typing import Any
 
 from .._namespace import array_namespace
 from .._namespace import device as array_device
-from .._ops import content_key, matmul_shared, matmul_shared_right, sum_to_shape
+from .._ops import content_key, matmul_shared, matmul_shared_right, solve, sum_to_shape
 from ..autodiff import Op
 
 
@@ -56,8 +56,10 @@ def _squared_distances_by_product(points: Any, centres: Any, xp: Any) -> Any:
 
 def _kernel(r2: Any, xp: Any) -> Any:
     """``U(r2) = r2 log r2``, 0 at r2 = 0."""
-    # max(r2, tiny) keeps log finite; at r2 = 0 the product is 0 * finite = 0.
-    return r2 * xp.log(xp.maximum(r2, xp.finfo(r2.dtype).smallest_normal))
+    # max(r2, tiny) keeps log finite; at r2 = 0 the product is 0 * finite = 0. The floor
+    # is an array: a Python scalar here makes torch.compile break its graph.
+    tiny = xp.asarray(xp.finfo(r2.dtype).smallest_normal, dtype=r2.dtype, device=array_device(r2))
+    return r2 * xp.log(xp.maximum(r2, tiny))
 
 
 def _kernel_slope(r2: Any, xp: Any) -> Any:
@@ -103,7 +105,7 @@ def tps_forward(
     xp = array_namespace(centres, source, points)
     system = system_matrix(centres, regularization)
     zeros = xp.zeros_like(source[..., :3, :])  # shape from a slice: works for unknown batches
-    coefficients = xp.linalg.solve(system, xp.concat([source, zeros], axis=-2))
+    coefficients = solve(system, xp.concat([source, zeros], axis=-2), xp)
     # Shared kernel centres and points (an STN's control grid and its output grid):
     # the (N, K + 3) basis [U | 1 | x | y] is built once for the whole batch, used
     # in one matrix product and kept for the VJP.
@@ -126,7 +128,7 @@ def tps_vjp(
     if needs[1]:
         d_coefficients = matmul_shared(basis, cotangent, xp, transpose_left=True)
         system = system_matrix(centres, regularization)
-        d_source = xp.linalg.solve(system, d_coefficients)[..., :count, :]
+        d_source = solve(system, d_coefficients, xp)[..., :count, :]
         d_source = sum_to_shape(d_source, tuple(source.shape), xp)
     if needs[2]:
         # kernel part sum_k (cot . w_k) U'(r2) 2 (p - c_k), plus the affine part
@@ -160,7 +162,7 @@ def grid_weights(centres: Any, points: Any, *, regularization: float) -> Any:
         ],
         axis=-2,
     )
-    columns = xp.linalg.solve(system, xp.broadcast_to(selector, (*system.shape[:-1], count)))
+    columns = solve(system, xp.broadcast_to(selector, (*system.shape[:-1], count)), xp)
     return xp.matrix_transpose(columns) @ xp.matrix_transpose(_basis(points, centres, xp))
 
 
