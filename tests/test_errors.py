@@ -220,3 +220,10 @@ def test_a_channels_first_image_is_not_flagged(backend, shape):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gw.warp(backend.asarray(np.zeros(shape)), gw.Affine(backend.asarray(np.eye(2, 3))))
+
+
+def test_few_channels_of_a_tiny_image_are_not_flagged():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gw.sample(np.zeros((1, 2, 1, 1)), np.zeros((1, 1, 1, 2)))  # 2 channels of 1x1
+        gw.sample(np.zeros((1, 4, 2, 3)), np.zeros((1, 1, 1, 2)))

@@ -173,11 +173,11 @@ def _check(image: Any, grid: Any, xp: Any) -> None:
 def warn_if_channels_last(shape: tuple[int, ...], stacklevel: int) -> None:
     """Warn (`GeowarpWarning`) where an image of ``shape`` looks channels-last.
 
-    That is: a last axis of 1, 3 or 4 and more "channels" than the height or
-    the width, as ``(B, H, W, C)`` read as ``(B, C, H, W)`` has.
+    That is: a last axis of 1, 3 or 4 and more than 4 "channels", more than
+    the height or the width, as ``(B, H, W, C)`` read as ``(B, C, H, W)`` has.
     """
     _, channels, height, width = shape
-    if width in (1, 3, 4) and channels is not None and channels > min(height, width):
+    if width in (1, 3, 4) and channels is not None and channels > max(4, min(height, width)):
         warnings.warn(
             f"image of shape {tuple(shape)} is read as (B, C, H, W) = {channels} channels of "
             f"{height}x{width} pixels; if it is channels-last (B, H, W, C), move the channels "
