@@ -20,6 +20,7 @@ from ._base import (
     joined,
 )
 from ._matrix_ops import AFFINE_APPLY, AFFINE_GRID, PROJECTIVE_APPLY, PROJECTIVE_GRID
+from ._pixel import check_pixel_settings, normalized_from_pixel, pixel_from_normalized
 
 
 def _eye(rows: int, xp: Any, like: Any) -> Any:
@@ -108,6 +109,125 @@ class MatrixTransform(Transform):
         xp, dtype, device = creation_namespace(like, dtype, device)
         eye = xp.eye(cls._param_rows, 3, dtype=dtype, device=device)
         return cls(xp.zeros((*batch_shape, cls._param_rows, 3), dtype=dtype, device=device) + eye)
+
+    @classmethod
+    def from_pixel_matrix(
+        cls,
+        matrix: Any,
+        in_shape: Sequence[int],
+        out_shape: Sequence[int] | None = None,
+        *,
+        align_corners: bool = False,
+        direction: str = "forward",
+    ) -> Any:
+        """The transform of a pixel-frame matrix from OpenCV or scikit-image.
+
+        Pixel frames put pixel centres at integer ``(x, y)`` = (column, row).
+        OpenCV's ``warpAffine``/``warpPerspective`` take the forward map (input
+        pixel to output pixel) unless ``flags`` has ``cv2.WARP_INVERSE_MAP``;
+        scikit-image's ``tform.params`` is the forward map too. geowarp's
+        transforms map the other way, output to input, in the normalized frame:
+        the result is ``P_in @ A @ N_out``, ``A`` the output-to-input pixel map
+        and ``P_in``/``N_out`` the `geowarp.grid` frame matrices.
+
+        Parameters
+        ----------
+        matrix : array of shape (..., 3, 3), or (..., 2, 3) for `Affine`
+            The pixel matrix, any library; a batch in leading dimensions. For
+            `Affine` a last row other than ``[0, 0, 1]`` is refused (use
+            `Projective`). The result keeps its library, dtype and device, and
+            is differentiable w.r.t. it.
+        in_shape : (H, W)
+            The input (source) image's size.
+        out_shape : (H_out, W_out), optional
+            The output image's size (OpenCV's ``dsize`` is ``(W_out, H_out)``);
+            ``in_shape`` when omitted.
+        align_corners : bool
+            The normalized frame of the result: warp with the same value.
+        direction : {"forward", "inverse"}
+            ``"forward"``: ``matrix`` maps input pixels to output pixels (OpenCV's
+            default, scikit-image's ``params``); ``"inverse"``: output pixels to
+            input pixels (OpenCV with ``WARP_INVERSE_MAP``, the ``inverse_map``
+            of ``skimage.transform.warp``).
+
+        Returns
+        -------
+        Affine or Projective
+            For ``gw.warp(image, T, out_shape)``: ``cv2.warpAffine(image, matrix,
+            (W_out, H_out))`` and ``skimage.transform.warp(image, tform.inverse,
+            output_shape=out_shape, order=1)`` (with ``tform.params == matrix``)
+            agree with it up to interpolation rounding.
+
+        Examples
+        --------
+        ``cv2.warpAffine(image, forward, dsize=(5, 3))`` with this forward map
+        shifts a 3x4 image one pixel right into a 3x5 output, reading output
+        pixel ``(x, y)`` at input pixel ``(x - 1, y)``:
+
+        >>> import numpy as np
+        >>> import geowarp as gw
+        >>> forward = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+        >>> shift = gw.Affine.from_pixel_matrix(forward, in_shape=(3, 4), out_shape=(3, 5))
+        >>> shift.matrix + 0.0  # normalized output -> input
+        array([[ 1.25,  0.  , -0.25],
+               [ 0.  ,  1.  ,  0.  ]])
+        >>> image = np.arange(12.0).reshape(1, 1, 3, 4)
+        >>> gw.warp(image, shift, (3, 5))[0, 0]  # what OpenCV gives
+        array([[ 0.,  0.,  1.,  2.,  3.],
+               [ 0.,  4.,  5.,  6.,  7.],
+               [ 0.,  8.,  9., 10., 11.]])
+
+        The same reading in pixels, through the `geowarp.grid` conversions:
+
+        >>> from geowarp.grid import normalized_to_pixel, pixel_to_normalized
+        >>> out_pixel = pixel_to_normalized(np.array([[4.0, 2.0]]), (3, 5))
+        >>> normalized_to_pixel(shift.apply(out_pixel), (3, 4))
+        array([[3., 2.]])
+        """
+        in_hw, out_hw, forward = check_pixel_settings(in_shape, out_shape, direction)
+        # the constructor checks shape and dtype, and refuses a perspective row for Affine
+        pixel = cls(matrix).matrix3x3()
+        if forward:  # input -> output pixels: change frames, then invert in closed form
+            normalized = normalized_from_pixel(pixel, in_hw, out_hw, align_corners)
+            return cls(normalized[..., : cls._param_rows, :]).inverse()
+        normalized = normalized_from_pixel(pixel, out_hw, in_hw, align_corners)
+        return cls(normalized[..., : cls._param_rows, :])
+
+    def to_pixel_matrix(
+        self,
+        in_shape: Sequence[int],
+        out_shape: Sequence[int] | None = None,
+        *,
+        align_corners: bool = False,
+        direction: str = "forward",
+    ) -> Any:
+        """The pixel-frame matrix (..., 3, 3) for OpenCV or scikit-image.
+
+        The inverse of `from_pixel_matrix`, with the same arguments: the
+        default ``direction="forward"`` gives the input-to-output pixel map
+        that ``cv2.warpAffine``/``warpPerspective`` (without
+        ``WARP_INVERSE_MAP``) and scikit-image's ``AffineTransform(matrix=...)``
+        take. In the transform's library, dtype and device; differentiable.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geowarp as gw
+        >>> zoom = gw.Affine(np.array([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]]))  # 2x zoom in
+        >>> zoom.to_pixel_matrix((4, 4))
+        array([[ 2. ,  0. , -1.5],
+               [ 0. ,  2. , -1.5],
+               [ 0. ,  0. ,  1. ]])
+        >>> zoom.to_pixel_matrix((4, 4), direction="inverse")
+        array([[0.5 , 0.  , 0.75],
+               [0.  , 0.5 , 0.75],
+               [0.  , 0.  , 1.  ]])
+        """
+        in_hw, out_hw, forward = check_pixel_settings(in_shape, out_shape, direction)
+        if forward:
+            inverse = cast(MatrixTransform, self.inverse())
+            return pixel_from_normalized(inverse.matrix3x3(), in_hw, out_hw, align_corners)
+        return pixel_from_normalized(self.matrix3x3(), out_hw, in_hw, align_corners)
 
     @classmethod
     def param_count(cls) -> int:
