@@ -14,7 +14,7 @@ Examples
 (1, 1, 4, 4)
 """
 
-from . import grid
+from . import estimate, grid
 from ._errors import (
     GeowarpError,
     GeowarpTypeError,
@@ -22,6 +22,8 @@ from ._errors import (
     GeowarpWarning,
     NotInvertibleError,
 )
+from .estimate import FailedEstimation
+from .registration import Registration, register
 from .samplers import sample
 from .transforms import Affine, Composed, Projective, ThinPlateSpline, Transform
 from .warp import warp
@@ -29,15 +31,19 @@ from .warp import warp
 __all__ = [
     "Affine",
     "Composed",
+    "FailedEstimation",
     "GeowarpError",
     "GeowarpTypeError",
     "GeowarpWarning",
     "GeowarpValueError",
     "NotInvertibleError",
     "Projective",
+    "Registration",
     "ThinPlateSpline",
     "Transform",
+    "estimate",
     "grid",
+    "register",
     "sample",
     "warp",
 ]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,48 +21,14 @@ from numpy.typing import NDArray
 
 import geowarp as gw
 
+from . import cli
+from ._images import load_sample, panel
+
 __all__ = ["load_sample", "main"]
 
 DEFAULT_OUTPUT = Path("demo-output") / "warps.png"
 
 _BACKGROUND = (0.96, 0.96, 0.96)  # what the warps show outside the image
-_GAP = 8  # pixels between panels
-_LABEL_HEIGHT = 22  # pixels of label strip above each panel
-
-
-def _require_pillow() -> Any:
-    try:
-        from PIL import Image
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError('the geowarp demo needs Pillow: pip install "geowarp[demo]"') from exc
-    return Image
-
-
-def load_sample() -> NDArray[np.float32]:
-    """Load the bundled sample image.
-
-    The image (a checkerboard, concentric rings, a few coloured shapes and the
-    word "geowarp") ships with the package, so no download is needed.
-
-    Returns
-    -------
-    image : numpy.ndarray of shape (1, 3, H, W), float32
-        RGB values in [0, 1], channels first as every geowarp sampler expects.
-
-    Examples
-    --------
-    >>> from geowarp.demo import load_sample
-    >>> image = load_sample()
-    >>> image.shape, image.dtype
-    ((1, 3, 256, 256), dtype('float32'))
-    >>> bool(image.min() >= 0.0 and image.max() <= 1.0)
-    True
-    """
-    image_module = _require_pillow()
-    resource = resources.files("geowarp").joinpath("data", "sample.png")
-    with resource.open("rb") as stream, image_module.open(stream) as picture:
-        rgb = np.asarray(picture.convert("RGB"), dtype=np.float32) / np.float32(255.0)
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None])
 
 
 def _affine() -> gw.Affine:
@@ -109,37 +74,16 @@ def _thin_plate_spline() -> gw.ThinPlateSpline:
     return gw.ThinPlateSpline.from_landmarks(source, target)
 
 
-def _to_uint8(image: NDArray[Any]) -> NDArray[np.uint8]:
-    """(1, 3, H, W) floats in [0, 1] to (H, W, 3) bytes."""
-    hwc = np.clip(np.asarray(image)[0].transpose(1, 2, 0), 0.0, 1.0)
-    return np.round(hwc * 255.0).astype(np.uint8)
-
-
-def _side_by_side(panels: Sequence[tuple[str, NDArray[Any]]]) -> Any:
-    """Lay out labelled panels in one row, as a Pillow image."""
-    image_module = _require_pillow()
-    from PIL import ImageDraw
-
-    height = max(panel.shape[-2] for _, panel in panels)
-    width = sum(panel.shape[-1] for _, panel in panels) + _GAP * (len(panels) + 1)
-    canvas = image_module.new("RGB", (width, height + _LABEL_HEIGHT + _GAP), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
-    left = _GAP
-    for label, panel in panels:
-        canvas.paste(image_module.fromarray(_to_uint8(panel)), (left, _LABEL_HEIGHT))
-        text_width = draw.textlength(label)
-        text_left = left + (panel.shape[-1] - text_width) / 2
-        draw.text((text_left, 5), label, fill=(0, 0, 0))
-        left += panel.shape[-1] + _GAP
-    return canvas
-
-
 def main(argv: Sequence[str] | None = None) -> Path:
-    """Warp the sample image three ways and save the results side by side.
+    """Warp the sample image three ways, then register it against a warped copy.
 
-    The output is one PNG: original | affine (rotation and scale) |
+    The first output is one PNG: original | affine (rotation and scale) |
     projective (perspective tilt) | thin-plate spline (a pushed control
-    point), each with a small label. The path written is printed.
+    point), each with a small label. Then ``geowarp register`` runs on the
+    sample pair (the sample image and a copy under a known homography): it
+    writes the registered image and its panel (fixed, moving, warped,
+    difference, deformation) next to the first PNG and prints the recovered
+    transform and its corner error. The paths written are printed.
 
     Parameters
     ----------
@@ -162,9 +106,11 @@ def main(argv: Sequence[str] | None = None) -> Path:
     >>> from geowarp.demo import main
     >>> with tempfile.TemporaryDirectory() as tmp, redirect_stdout(io.StringIO()) as printed:
     ...     path = main(["--output", str(Path(tmp) / "demo" / "warps.png")])
-    ...     written = path.is_file()
-    >>> path.name, written, printed.getvalue() == f"{path}\\n"
-    ('warps.png', True, True)
+    ...     written = sorted(p.name for p in path.parent.iterdir())
+    >>> path.name, written
+    ('warps.png', ['registered.png', 'registered_panel.png', 'warps.png'])
+    >>> "max corner error" in printed.getvalue()
+    True
     """
     parser = argparse.ArgumentParser(
         prog="python -m geowarp.demo",
@@ -192,8 +138,11 @@ def main(argv: Sequence[str] | None = None) -> Path:
 
     output: Path = args.output
     output.parent.mkdir(parents=True, exist_ok=True)
-    _side_by_side(panels).save(output)
+    panel([(label, image[0]) for label, image in panels]).save(output)
     print(output)
+    registered = output.parent / "registered.png"
+    if cli.main(["register", "--transform", "projective", "-o", str(registered), "--quiet"]):
+        raise RuntimeError("the registration demo failed (see the message above)")
     return output
 
 

@@ -59,6 +59,9 @@ def warp(
            [8., 7., 6.]])
     """
     if not isinstance(transform, Transform):
+        message = getattr(transform, "message", None)
+        if isinstance(message, str) and not transform:  # a FailedEstimation: say why it failed
+            raise GeowarpValueError(f"transform is a failed estimation: {message}")
         raise GeowarpTypeError(
             f"transform must be a geowarp Transform; got {type(transform).__name__}"
         )

@@ -36,6 +36,8 @@ import tensorflow as tf
 
 __all__ = [
     "abs",
+    "any",
+    "argmax",
     "arange",
     "asarray",
     "astype",
@@ -60,6 +62,7 @@ __all__ = [
     "linalg",
     "log",
     "matrix_transpose",
+    "max",
     "maximum",
     "nan",
     "ones",
@@ -70,6 +73,7 @@ __all__ = [
     "result_type",
     "round",
     "scatter_add_rows",
+    "sqrt",
     "stack",
     "sum",
     "take",
@@ -320,6 +324,29 @@ def isnan(x: Any, /) -> tf.Tensor:
     return tf.math.is_nan(x)
 
 
+def sqrt(x: Any, /) -> tf.Tensor:
+    """Elementwise square root."""
+    return tf.sqrt(x)
+
+
+def any(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> tf.Tensor:
+    """Whether any entry along ``axis`` is true."""
+    return tf.reduce_any(tf.cast(x, tf.bool), axis=_axes(axis), keepdims=keepdims)
+
+
+def max(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> tf.Tensor:
+    """The largest entry along ``axis``."""
+    return tf.reduce_max(x, axis=_axes(axis), keepdims=keepdims)
+
+
+def argmax(x: Any, /, *, axis: int | None = None, keepdims: builtins.bool = False) -> tf.Tensor:
+    """Index of the first largest entry along ``axis`` (of the flattened ``x`` when None)."""
+    if axis is None:
+        x, axis = tf.reshape(x, (-1,)), 0
+    found = tf.argmax(x, axis=axis, output_type=tf.int64)
+    return tf.expand_dims(found, axis) if keepdims else found
+
+
 def _solve(x1: Any, x2: Any, /) -> tf.Tensor:
     """``x1^-1 @ x2`` with the standard's broadcasting of batch dimensions."""
     if x1.shape.rank == 2 and x2.shape.rank > 2:
@@ -353,8 +380,13 @@ def _svdvals(x: Any, /) -> tf.Tensor:
     return tf.linalg.svd(x, compute_uv=False)
 
 
-linalg = SimpleNamespace(solve=_solve, svdvals=_svdvals)
-"""The ``linalg`` extension: ``solve`` and ``svdvals`` only."""
+def _eigh(x: Any, /) -> tuple[tf.Tensor, tf.Tensor]:
+    """Eigenvalues (ascending) and eigenvectors (columns) of symmetric matrices (..., M, M)."""
+    return tf.linalg.eigh(x)
+
+
+linalg = SimpleNamespace(solve=_solve, svdvals=_svdvals, eigh=_eigh)
+"""The ``linalg`` extension: ``solve``, ``svdvals`` and ``eigh`` only."""
 
 
 def _shape(shape: Sequence[int | None]) -> Sequence[int]:
@@ -387,7 +419,7 @@ def _exclude_from_autograph() -> None:
         from tensorflow.python.autograph.core import config
     except ImportError:  # pragma: no cover - a TensorFlow that moved it
         return
-    if not any(rule.matches("geowarp") for rule in config.CONVERSION_RULES):
+    if not builtins.any(rule.matches("geowarp") for rule in config.CONVERSION_RULES):
         config.CONVERSION_RULES = (config.DoNotConvert("geowarp"), *config.CONVERSION_RULES)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from ._base import (
 )
 from ._matrix_ops import AFFINE_APPLY, AFFINE_GRID, PROJECTIVE_APPLY, PROJECTIVE_GRID
 from ._pixel import check_pixel_settings, normalized_from_pixel, pixel_from_normalized
+
+if TYPE_CHECKING:
+    from ..estimate import FailedEstimation
 
 
 def _eye(rows: int, xp: Any, like: Any) -> Any:
@@ -348,6 +351,46 @@ class Affine(MatrixTransform, family="affine"):
     def _shapes(cls) -> tuple[tuple[int, int], ...]:
         return ((2, 3), (3, 3))
 
+    @classmethod
+    def from_estimate(
+        cls, source_points: Any, target_points: Any, weights: Any = None
+    ) -> Affine | FailedEstimation:
+        """The weighted least-squares affine map with ``T.apply(target_points) ~= source_points``.
+
+        Parameters
+        ----------
+        source_points, target_points : arrays of shape (..., N, 2)
+            Corresponding points, N >= 3; leading dimensions are a batch of fits.
+        weights : array of shape (..., N), optional
+            Non-negative weight of each pair; a zero weight ignores the pair.
+
+        Returns
+        -------
+        Affine or FailedEstimation
+            The fit (computed in float64 where the library has it, returned in
+            the points' dtype; differentiable), or a falsy `FailedEstimation`
+            saying why there is none (fewer than 3 points, mismatched counts,
+            non-finite points, all target points on one line).
+
+        Notes
+        -----
+        geowarp's direction: the fit maps target (output) points to source
+        (input) points. scikit-image, OpenCV and kornia estimate the opposite,
+        forward map: theirs is ``T.inverse()``. Residuals: `geowarp.estimate.residuals`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geowarp as gw
+        >>> target = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+        >>> gw.Affine.from_estimate(2.0 * target + 1.0, target).matrix + 0.0
+        array([[2., 0., 1.],
+               [0., 2., 1.]])
+        """
+        from ..estimate._fit import fit_affine
+
+        return fit_affine(source_points, target_points, weights)
+
     def apply(self, points: Any) -> Any:
         """Map points (..., N, 2) to (..., N, 2).
 
@@ -451,6 +494,54 @@ class Projective(MatrixTransform, family="projective"):
                     "parameter vector"
                 )
         return self._matrix / self._matrix[..., 2:3, 2:3]
+
+    @classmethod
+    def from_estimate(
+        cls, source_points: Any, target_points: Any, weights: Any = None
+    ) -> Projective | FailedEstimation:
+        """The homography with ``T.apply(target_points) ~= source_points``: normalized DLT.
+
+        Hartley's normalization of both point sets, the (weighted) algebraic
+        least squares as the eigenvector of the smallest eigenvalue of
+        ``A^T W A``, scaled to ``H[2, 2] = 1`` where that is not 0.
+
+        Parameters
+        ----------
+        source_points, target_points : arrays of shape (..., N, 2)
+            Corresponding points, N >= 4; leading dimensions are a batch of fits.
+        weights : array of shape (..., N), optional
+            Non-negative weight of each pair; a zero weight ignores the pair.
+
+        Returns
+        -------
+        Projective or FailedEstimation
+            The fit (computed in float64 where the library has it, returned in
+            the points' dtype; differentiable), or a falsy `FailedEstimation`
+            saying why there is none (fewer than 4 points, mismatched counts,
+            non-finite points, source or target points on one line, 3 of 4
+            points on one line, or any other configuration that leaves the
+            homography undetermined).
+
+        Notes
+        -----
+        geowarp's direction: the fit maps target (output) points to source
+        (input) points. scikit-image, OpenCV (``cv2.findHomography``) and
+        kornia estimate the opposite, forward map: theirs is ``T.inverse()``.
+        Residuals: `geowarp.estimate.residuals`; outliers: `geowarp.estimate.ransac`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geowarp as gw
+        >>> target = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+        >>> tilt = gw.Projective(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, 1.0]]))
+        >>> fit = gw.Projective.from_estimate(tilt.apply(target), target)
+        >>> bool(np.allclose(fit.matrix, tilt.matrix))
+        True
+        """
+        from ..estimate._fit import fit_projective
+
+        return fit_projective(source_points, target_points, weights)
 
     def apply(self, points: Any) -> Any:
         """Map points (..., N, 2) to (..., N, 2) through the homography.

@@ -94,15 +94,20 @@ def projective_vjp(
     return d_matrix, d_points
 
 
-def _separable(matrix: Any, xs: Any, ys: Any, xp: Any) -> Any:
-    # M @ (x_j, y_i, 1) for every pixel of the axes. Each row of M gives a plane
-    # whose x term varies along the width only and whose y term along the height
-    # only, so one broadcast add writes all planes. They are computed row-first
-    # (broadcasting over a last axis of 2 or 3 is several times slower in NumPy
-    # and PyTorch) and returned as a (..., H, W, R) view.
+def _planes(matrix: Any, xs: Any, ys: Any) -> Any:
+    # M @ (x_j, y_i, 1) for every pixel of the axes, as (..., R, H, W). Each row of M
+    # gives a plane whose x term varies along the width only and whose y term along
+    # the height only, so one broadcast add writes all planes. They are computed
+    # row-first: broadcasting over a last axis of 2 or 3 is several times slower in
+    # NumPy and PyTorch.
     along_x = matrix[..., :, 0:1] * xs + matrix[..., :, 2:3]  # (..., R, W)
     along_y = matrix[..., :, 1:2] * ys  # (..., R, H)
-    planes = along_y[..., :, :, None] + along_x[..., :, None, :]  # (..., R, H, W)
+    return along_y[..., :, :, None] + along_x[..., :, None, :]
+
+
+def _separable(matrix: Any, xs: Any, ys: Any, xp: Any) -> Any:
+    # `_planes` as a (..., H, W, R) view
+    planes = _planes(matrix, xs, ys)
     batch = tuple(range(planes.ndim - 3))
     return xp.permute_dims(planes, (*batch, planes.ndim - 2, planes.ndim - 1, planes.ndim - 3))
 
@@ -112,6 +117,13 @@ def _separable_vjp(
 ) -> tuple[Any, Any, Any]:
     batch = tuple(range(d_rows.ndim - 3))
     planes = xp.permute_dims(d_rows, (*batch, d_rows.ndim - 1, d_rows.ndim - 3, d_rows.ndim - 2))
+    return _planes_vjp(planes, matrix, xs, ys, needs, xp)
+
+
+def _planes_vjp(
+    planes: Any, matrix: Any, xs: Any, ys: Any, needs: tuple[bool, ...], xp: Any
+) -> tuple[Any, Any, Any]:
+    # VJP of `_planes` given the cotangent ``planes`` (..., R, H, W)
     d_along_x = xp.sum(planes, axis=-2)  # (..., R, W)
     d_along_y = xp.sum(planes, axis=-1)  # (..., R, H)
     d_matrix = d_xs = d_ys = None
@@ -146,12 +158,36 @@ def affine_grid_vjp(
     return _separable_vjp(cotangent, matrix, xs, ys, needs, xp)
 
 
+def _projected_planes(matrix: Any, xs: Any, ys: Any, xp: Any) -> tuple[Any, Any, Any, Any]:
+    """The homogeneous planes (..., 3, H, W), the facing mask (..., H, W) and ``w`` with
+    NaN beyond the horizon, as `_in_front` decides, in planar layout.
+
+    ``where(centre < 0, -w, w) > 0`` as ``w * sign > 0`` with ``sign`` = -1 or 1
+    per item: the same test (multiplying by +-1 is exact), without a negated copy
+    of every ``w``.
+    """
+    planes = _planes(matrix, xs, ys)
+    w = planes[..., 2, :, :]
+    centre = matrix[..., 2:3, 2:3]  # (..., 1, 1)
+    sign = xp.where(centre < 0, -xp.ones_like(centre), xp.ones_like(centre))
+    facing = w * sign > 0
+    return planes, facing, w, xp.where(facing, w, xp.nan)
+
+
 def projective_grid_forward(matrix: Any, xs: Any, ys: Any) -> tuple[Any, tuple[Any, ...]]:
-    """The homography of every point ``(xs[j], ys[i])``: shape (..., H, W, 2)."""
+    """The homography of every point ``(xs[j], ys[i])``: shape (..., H, W, 2).
+
+    Computed plane by plane: dividing by a ``w`` that is NaN beyond the horizon
+    gives `projective_grid`'s NaN there in the same pass as the division.
+    """
     xp = array_namespace(matrix, xs, ys)
-    homogeneous = _separable(matrix, xs, ys, xp)
-    facing, w = _in_front(matrix[..., None, :, :], homogeneous, xp)
-    return xp.where(facing, homogeneous[..., :2] / w, xp.nan), (matrix, xs, ys)
+    planes, _, _, w_or_nan = _projected_planes(matrix, xs, ys, xp)
+    return _interleaved(planes[..., :2, :, :] / w_or_nan[..., None, :, :], xp), (matrix, xs, ys)
+
+
+def _interleaved(planes: Any, xp: Any) -> Any:
+    # (..., 2, H, W) -> (..., H, W, 2), row-major (what the samplers read fastest)
+    return xp.stack([planes[..., 0, :, :], planes[..., 1, :, :]], axis=-1)
 
 
 def projective_grid_vjp(
@@ -160,11 +196,14 @@ def projective_grid_vjp(
     """Cotangents of (matrix, xs, ys)."""
     matrix, xs, ys = residuals
     xp = array_namespace(matrix, xs, cotangent)
-    homogeneous = _separable(matrix, xs, ys, xp)
-    facing, w = _in_front(matrix[..., None, :, :], homogeneous, xp)
-    return _separable_vjp(
-        _homogeneous_cotangent(cotangent, homogeneous, facing, w, xp), matrix, xs, ys, needs, xp
-    )
+    planes, facing, w, _ = _projected_planes(matrix, xs, ys, xp)
+    # `_homogeneous_cotangent`, plane by plane: d(u / w) = du / w - (u / w) dw / w
+    w = xp.where(facing, w, 1.0)
+    d_x = xp.where(facing, cotangent[..., 0] / w, 0.0)
+    d_y = xp.where(facing, cotangent[..., 1] / w, 0.0)
+    d_w = -(d_x * (planes[..., 0, :, :] / w) + d_y * (planes[..., 1, :, :] / w))
+    d_planes = xp.stack([d_x, d_y, d_w], axis=-3)
+    return _planes_vjp(d_planes, matrix, xs, ys, needs, xp)
 
 
 AFFINE_APPLY = Op("affine_apply", affine_forward, affine_vjp)

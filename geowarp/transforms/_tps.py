@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from ..autodiff import call
 from ..grid import check_shape, creation_namespace
 from ._base import Transform, check_points, grid_points
 from ._tps_ops import GRID_WEIGHTS, TPS_APPLY, TPS_GRID
+
+if TYPE_CHECKING:
+    from ..estimate import FailedEstimation
 
 
 class ThinPlateSpline(Transform, family="tps"):
@@ -114,6 +117,39 @@ class ThinPlateSpline(Transform, family="tps"):
         array([[0.5, 0. ]])
         """
         return cls(source_points, target_points, regularization=regularization)
+
+    @classmethod
+    def from_estimate(
+        cls,
+        source_points: Any,
+        target_points: Any,
+        weights: Any = None,
+        *,
+        regularization: float = 0.0,
+    ) -> ThinPlateSpline | FailedEstimation:
+        """`from_landmarks` that fails visibly: a falsy `FailedEstimation` for degenerate points.
+
+        The same spline as ``ThinPlateSpline(source_points, target_points,
+        regularization=...)``, but fewer than 3 landmarks, mismatched counts,
+        non-finite points, coinciding target points (without regularization)
+        or target points on one line give a `geowarp.FailedEstimation` saying
+        why, not an exception. ``weights`` must be None: the spline
+        interpolates every landmark. Like every fit it maps target points to
+        source points; scikit-image's and kornia's splines go the other way.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import geowarp as gw
+        >>> corners = np.array([[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]])
+        >>> bool(gw.ThinPlateSpline.from_estimate(0.5 * corners, corners))
+        True
+        >>> print(gw.ThinPlateSpline.from_estimate(corners[:2], corners[:2]).message)
+        a thin-plate spline fit failed: it needs at least 3 points; got 2
+        """
+        from ..estimate._fit import fit_tps
+
+        return fit_tps(source_points, target_points, weights, regularization)
 
     @classmethod
     def control_points(

@@ -1,0 +1,182 @@
+"""What registration needs of each transform family: its parameter vector, the
+Jacobian of the warped image w.r.t. it, and how far a parameter step moves points.
+
+A sampling point depends on the parameters through the family's own map, so
+the image Jacobian is ``dI/dx * dx/dp + dI/dy * dy/dp`` with the point
+derivatives written out once per family: analytic for the matrix families,
+and for a thin-plate spline the interpolation weights themselves (its grid is
+linear in the control points' offsets). Image gradients come in per unit of
+the normalized frame, so parameters keep their meaning at every level.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .._errors import GeowarpTypeError
+from .._namespace import device as array_device
+from ..transforms import Affine, Projective, ThinPlateSpline, Transform
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """One level's frames: the fixed image's pixel centres and the moving image's scale."""
+
+    shape: tuple[int, int]  # fixed (H, W) at this level
+    xs: Any  # (W,) normalized x of the fixed pixel centres
+    ys: Any  # (H, 1) normalized y
+    scale: tuple[float, float]  # moving-image pixels per normalized unit along (x, y)
+    align_corners: bool
+
+
+class Model(Protocol):
+    """A family as registration sees it (`AffineModel`, `ProjectiveModel`, `SplineModel`)."""
+
+    name: str
+
+    @property
+    def count(self) -> int: ...
+    def transform(self, params: Any) -> Transform: ...
+    def columns(
+        self, gx: Any, gy: Any, grid: Any, params: Any, level: Geometry, xp: Any
+    ) -> Any: ...
+    def displacement(self, params: Any, step: Any, level: Geometry, xp: Any) -> Any: ...
+    def from_transform(self, initial: Transform, xp: Any) -> Any: ...
+
+
+def _flat_columns(columns: list[Any], xp: Any) -> Any:
+    # P arrays (B, C, H, W) -> (B, C, H * W, P)
+    stacked = xp.stack(columns, axis=-1)
+    batch, channels, height, width, count = stacked.shape
+    return xp.reshape(stacked, (batch, channels, height * width, count))
+
+
+class AffineModel:
+    """Affine: ``x' = (1 + p0) x + p1 y + p2``, ``y' = p3 x + (1 + p4) y + p5``."""
+
+    name = "affine"
+    count = 6
+
+    def transform(self, params: Any) -> Transform:
+        return Affine.from_params(params)
+
+    def columns(self, gx: Any, gy: Any, grid: Any, params: Any, level: Geometry, xp: Any) -> Any:
+        x, y = level.xs, level.ys
+        return _flat_columns([gx * x, gx * y, gx, gy * x, gy * y, gy], xp)
+
+    def displacement(self, params: Any, step: Any, level: Geometry, xp: Any) -> Any:
+        # the largest |a x + b y + c| over the frame [-1, 1]^2 is |a| + |b| + |c|
+        size = xp.abs(step)
+        along_x = xp.sum(size[..., :3], axis=-1) * level.scale[0]
+        along_y = xp.sum(size[..., 3:], axis=-1) * level.scale[1]
+        return xp.maximum(along_x, along_y)
+
+    def from_transform(self, initial: Transform, xp: Any) -> Any:
+        if not isinstance(initial, Affine):
+            raise GeowarpTypeError(
+                f"initial must be an Affine for transform='affine'; got {type(initial).__name__}"
+            )
+        return initial.as_params()
+
+
+class ProjectiveModel:
+    """Homography ``I + [[p0, p1, p2], [p3, p4, p5], [p6, p7, 0]]``."""
+
+    name = "projective"
+    count = 8
+
+    def transform(self, params: Any) -> Transform:
+        return Projective.from_params(params)
+
+    def columns(self, gx: Any, gy: Any, grid: Any, params: Any, level: Geometry, xp: Any) -> Any:
+        x, y = level.xs, level.ys
+        w = params[:, 6, None, None, None] * x + params[:, 7, None, None, None] * y + 1.0
+        mapped_x, mapped_y = grid[:, None, :, :, 0], grid[:, None, :, :, 1]
+        # points beyond the horizon map to NaN; they are excluded, but 0 * NaN is not 0
+        beyond = xp.isnan(mapped_x)
+        w = xp.where(beyond, 1.0, w)
+        a, b = gx / w, gy / w
+        s = -(a * xp.where(beyond, 0.0, mapped_x) + b * xp.where(beyond, 0.0, mapped_y))
+        return _flat_columns([a * x, a * y, a, b * x, b * y, b, s * x, s * y], xp)
+
+    def displacement(self, params: Any, step: Any, level: Geometry, xp: Any) -> Any:
+        # how far the frame's corners move: they bound a homography near the identity
+        corners = xp.asarray(
+            [[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]],
+            dtype=params.dtype,
+            device=array_device(params),
+        )
+        before = Projective.from_params(params).apply(corners)
+        after = Projective.from_params(params + step).apply(corners)
+        moved = xp.abs(after - before)
+        moved = xp.maximum(moved[..., 0] * level.scale[0], moved[..., 1] * level.scale[1])
+        return xp.max(xp.where(xp.isnan(moved), math.inf, moved), axis=-1)
+
+    def from_transform(self, initial: Transform, xp: Any) -> Any:
+        if isinstance(initial, Affine):
+            initial = Projective(initial.matrix3x3())
+        if not isinstance(initial, Projective):
+            raise GeowarpTypeError(
+                "initial must be a Projective or an Affine for transform='projective'; got "
+                f"{type(initial).__name__}"
+            )
+        return initial.as_params()
+
+
+@dataclass
+class SplineModel:
+    """Thin-plate spline on a ``control_grid``: each control point's offset (dx, dy)."""
+
+    control_grid: tuple[int, int]
+    _weights: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+    name = "tps"
+
+    @property
+    def count(self) -> int:
+        return int(ThinPlateSpline.param_count(self.control_grid))
+
+    def transform(self, params: Any) -> Transform:
+        return ThinPlateSpline.from_params(params, control_grid=self.control_grid)
+
+    def _grid_weights(self, level: Geometry, like: Any, xp: Any) -> Any:
+        """(N, K): how each fixed pixel's sampling x moves with each control point's dx.
+
+        Read off the family's own grids (the grid is linear in the offsets), so
+        they are exactly the weights `geowarp.warp` uses.
+        """
+        key = (level.shape, like.dtype, array_device(like))
+        if key not in self._weights:
+            count = self.count // 2
+            rows = xp.arange(count, device=array_device(like))
+            unit = xp.astype(
+                xp.arange(self.count, device=array_device(like))[None, :] == 2 * rows[:, None],
+                like.dtype,
+            )
+            grids = self.transform(xp.concat([unit, xp.zeros_like(unit[:1])], axis=0))
+            moved = grids.sampling_grid(level.shape, align_corners=level.align_corners)
+            weights = xp.reshape(moved[:-1, ..., 0] - moved[-1:, ..., 0], (count, -1))
+            self._weights[key] = xp.matrix_transpose(weights)
+        return self._weights[key]
+
+    def columns(self, gx: Any, gy: Any, grid: Any, params: Any, level: Geometry, xp: Any) -> Any:
+        weights = self._grid_weights(level, params, xp)
+        batch, channels, height, width = gx.shape
+        flat = (batch, channels, height * width, 1)
+        along_x = xp.reshape(gx, flat) * weights
+        along_y = xp.reshape(gy, flat) * weights
+        pairs = xp.stack([along_x, along_y], axis=-1)  # (B, C, N, K, 2): dx0, dy0, dx1, ...
+        return xp.reshape(pairs, (batch, channels, height * width, self.count))
+
+    def displacement(self, params: Any, step: Any, level: Geometry, xp: Any) -> Any:
+        offsets = xp.abs(xp.reshape(step, (step.shape[0], -1, 2)))
+        moved = xp.maximum(offsets[..., 0] * level.scale[0], offsets[..., 1] * level.scale[1])
+        return xp.max(moved, axis=-1)
+
+    def from_transform(self, initial: Transform, xp: Any) -> Any:
+        # any transform: where it takes the control points
+        points = ThinPlateSpline.control_points(self.control_grid, like=initial._reference)
+        offsets = initial.apply(points) - points
+        return xp.reshape(offsets, (*offsets.shape[:-2], self.count))

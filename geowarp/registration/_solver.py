@@ -1,0 +1,187 @@
+"""Levenberg-Marquardt on one pyramid level: the warped moving image against the fixed one.
+
+Each iteration samples the moving image and its gradients at the current
+sampling grid (one `geowarp.sample` call), builds the image Jacobian of the
+valid pixels, and solves the small damped normal equations for every pair of
+the batch at once. A step that does not lower a pair's loss is refused and
+that pair's damping raised (a shorter, more gradient-like step); an accepted
+one lowers it toward Gauss-Newton. A pair is done when its next step would
+move no point by more than the tolerance, in the moving image's pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._namespace import device as array_device
+from .._namespace import known_values
+from .._ops import solve
+from ..grid import axis_to_pixel
+from ..samplers import sample
+from ._models import Geometry, Model
+
+#: Damping of the first step (relative to the normal matrix's diagonal), and its bounds.
+INITIAL_DAMPING, MIN_DAMPING, MAX_DAMPING = 1e-4, 1e-9, 1e9
+#: A refused step raises the damping to at least ten times this (smaller is no change).
+REJECTED_DAMPING = 1e-3
+#: A refused step shorter than this many tolerances ends the level (see `optimise`).
+STALL_STEPS = 10.0
+
+
+@dataclass(frozen=True)
+class Level:
+    """One pyramid level of a registration problem."""
+
+    fixed: Any  # (B or 1, C, H, W)
+    stack: Any  # (B or 1, 3 C, H_m, W_m): moving image, then its x and y gradients per unit
+    mask: Any  # (B or 1, 1, H, W) 0/1 weights, or None
+    moving_shape: tuple[int, int]
+    geometry: Geometry
+
+
+@dataclass(frozen=True)
+class Settings:
+    loss: str
+    max_iterations: int
+    tolerance: float
+
+
+def _inside(grid: Any, shape: tuple[int, int], align_corners: bool) -> Any:
+    # sampling points whose four bilinear neighbours all lie in the moving image
+    # (NaN, beyond a homography's horizon, compares False: outside)
+    height, width = shape
+    x = axis_to_pixel(grid[..., 0], width, align_corners)
+    y = axis_to_pixel(grid[..., 1], height, align_corners)
+    return (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
+
+
+def _normal_equations(
+    model: Model, level: Level, params: Any, loss: str, xp: Any
+) -> tuple[Any, Any, Any]:
+    """(loss (B,), gradient (B, P), normal matrix (B, P, P)) of the residual at ``params``."""
+    geometry = level.geometry
+    grid = model.transform(params).sampling_grid(
+        geometry.shape, align_corners=geometry.align_corners
+    )
+    sampled = sample(level.stack, grid, align_corners=geometry.align_corners)
+    channels = level.fixed.shape[1]
+    weight = xp.astype(_inside(grid, level.moving_shape, geometry.align_corners), grid.dtype)
+    weight = weight[:, None, ...] if level.mask is None else weight[:, None, ...] * level.mask
+    count = xp.sum(weight, axis=(1, 2, 3))  # (B,) valid pixels
+    # zeroed outside the valid pixels, the image Jacobian's rows vanish there
+    gx = sampled[:, channels : 2 * channels, ...] * weight
+    gy = sampled[:, 2 * channels :, ...] * weight
+    jacobian = model.columns(gx, gy, grid, params, geometry, xp)  # (B, C, N, P)
+    warped = _flat(sampled[:, :channels, ...], xp)
+    fixed, flat_weight = _flat(level.fixed, xp), _flat(weight, xp)
+    if loss == "ncc":
+        return _ncc_equations(jacobian, warped, fixed, flat_weight, count, xp)
+    residual = (warped - fixed) * flat_weight
+    normal = xp.sum(xp.matrix_transpose(jacobian) @ jacobian, axis=1)
+    gradient = xp.sum(xp.matrix_transpose(jacobian) @ residual[..., None], axis=1)[..., 0]
+    value = xp.sum(residual * residual, axis=(1, 2)) / (channels * count)
+    return value, gradient, normal
+
+
+def _flat(image: Any, xp: Any) -> Any:
+    batch, channels, height, width = image.shape
+    return xp.reshape(image, (batch, channels, height * width))
+
+
+def _standardized(values: Any, weight: Any, count: Any, xp: Any) -> tuple[Any, Any]:
+    """Values (B, C, N) less their mean over the valid pixels, over their deviation there."""
+    mean = xp.sum(values * weight, axis=-1, keepdims=True) / count
+    centred = (values - mean) * weight
+    deviation = xp.sqrt(xp.sum(centred * centred, axis=-1, keepdims=True) / count)
+    return centred / deviation, deviation
+
+
+def _ncc_equations(
+    jacobian: Any, warped: Any, fixed: Any, weight: Any, count: Any, xp: Any
+) -> tuple[Any, Any, Any]:
+    """Gauss-Newton for ``1 - NCC``: the residual of the standardized images.
+
+    With ``z`` the standardized warped image (deviation ``s``) and ``A`` the
+    image Jacobian, ``dz = (A - 1 m^T - z q^T) / s`` where ``m = A^T 1 / n``
+    and ``q = A^T z / n``. As ``z`` has zero mean and ``z^T z = n``, the
+    normal matrix reduces to ``(A^T A - n m m^T - n q q^T) / s^2``: no
+    (N, P) array beyond ``A`` itself.
+    """
+    channels = warped.shape[1]
+    n = count[:, None, None]
+    z_warped, deviation = _standardized(warped, weight, n, xp)
+    z_fixed, _ = _standardized(fixed, weight, n, xp)
+    residual = z_warped - z_fixed
+    transposed = xp.matrix_transpose(jacobian)  # (B, C, P, N)
+    products = transposed @ xp.stack([residual, z_warped], axis=-1)  # (B, C, P, 2)
+    along_residual, q = products[..., 0], products[..., 1] / n
+    m = xp.sum(jacobian, axis=-2) / n  # (B, C, P)
+    outer = (m[..., :, None] * m[..., None, :] + q[..., :, None] * q[..., None, :]) * n[..., None]
+    normal = (transposed @ jacobian - outer) / (deviation[..., None] ** 2)
+    agreement = n - xp.sum(z_warped * z_fixed, axis=-1, keepdims=True)  # n (1 - NCC)
+    gradient = (along_residual - q * agreement) / deviation
+    value = xp.sum(residual * residual, axis=(1, 2)) / (2 * channels * count)
+    return value, xp.sum(gradient, axis=1), xp.sum(normal, axis=1)
+
+
+def _damped_step(normal: Any, gradient: Any, damping: Any, xp: Any) -> Any:
+    """The Levenberg-Marquardt step ``-(H + damping diag(H))^-1 g``; 0 where singular."""
+    size = normal.shape[-1]
+    eye = xp.eye(size, dtype=normal.dtype, device=array_device(normal))
+    diagonal = xp.sum(normal * eye, axis=-1)  # (B, P)
+    # a floor keeps a parameter the image cannot see (a flat region) from a zero pivot
+    floor = xp.finfo(normal.dtype).eps * xp.sum(diagonal, axis=-1, keepdims=True) / size
+    damped = normal + eye * (damping[:, None] * diagonal + floor)[:, None, :]
+    step = solve(damped, -gradient[..., None], xp)[..., 0]
+    return step
+
+
+def optimise(
+    model: Model,
+    level: Level,
+    params: Any,
+    settings: Settings,
+    xp: Any,
+    report: Callable[[np.ndarray], None],
+) -> tuple[Any, Any, Any]:
+    """Refine ``params`` (B, P) on ``level``; returns (params, loss (B,), converged (B,))."""
+    batch = params.shape[0]
+    dtype, device = params.dtype, array_device(params)
+    best, trial = params, params
+    # (the standard's full() is missing from some namespaces: zeros plus a value)
+    zeros = xp.zeros((batch,), dtype=dtype, device=device)
+    best_loss, damping = zeros + math.inf, zeros + INITIAL_DAMPING
+    normal = xp.zeros((batch, params.shape[1], params.shape[1]), dtype=dtype, device=device)
+    gradient = xp.zeros_like(params)
+    done = zeros > 0
+    moved = zeros + math.inf  # how far the trial's step moved points
+    for _ in range(settings.max_iterations):
+        value, trial_gradient, trial_normal = _normal_equations(
+            model, level, trial, settings.loss, xp
+        )
+        better = (value <= best_loss) & ~done  # NaN (no valid pixel) is never better
+        # Near the optimum, interpolation noise leaves the Gauss-Newton model a little
+        # off: a small step that fails to lower the loss marks the noise floor.
+        done = done | (~better & (moved < STALL_STEPS * settings.tolerance))
+        best = xp.where(better[:, None], trial, best)
+        gradient = xp.where(better[:, None], trial_gradient, gradient)
+        normal = xp.where(better[:, None, None], trial_normal, normal)
+        best_loss = xp.where(better, value, best_loss)
+        raised = xp.maximum(damping, REJECTED_DAMPING) * 10.0
+        damping = xp.clip(xp.where(better, damping * 0.1, raised), MIN_DAMPING, MAX_DAMPING)
+        step = _damped_step(normal, gradient, damping, xp)
+        finite = ~xp.any(~(xp.abs(step) < math.inf), axis=-1)  # NaN compares False
+        step = xp.where(finite[:, None], step, 0.0)
+        moved = xp.where(finite, model.displacement(best, step, level.geometry, xp), math.inf)
+        done = done | (moved < settings.tolerance)
+        trial = xp.where(done[:, None], best, best + step)
+        losses = known_values(best_loss)
+        report(losses)
+        if bool(np.all(known_values(done))):
+            break
+    return best, best_loss, done

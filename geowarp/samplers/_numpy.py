@@ -1,0 +1,289 @@
+"""NumPy's sampler kernels: the portable samplers' arithmetic, laid out for NumPy.
+
+NumPy has no autodiff and no registered backend, so `geowarp.sample` takes
+these kernels from `KERNELS` the way it takes a backend's
+``Backend.samplers`` (``native=False`` forces the portable code). Each value
+is computed by the portable code's operations, on the same dtype and in the
+same order, so results are identical (pinned by ``tests/test_kernels.py``);
+what changes is how NumPy is asked to do it:
+
+* a planar padded copy (B, C, H + 3, W + 3) instead of a channels-last one:
+  the gathers are one-dimensional ``np.take`` calls (a (N, C) row gather is
+  several times slower per value), the blend runs on contiguous rows, and the
+  output is written channels first, with no transposes either way;
+* one index array for every channel and neighbour: channel ``c``'s neighbour
+  ``(dx, dy)`` is row ``index`` of a view of the flat copy that starts
+  ``c * plane + dy * W_padded + dx`` values later;
+* chunks of at most `CHUNK` points, computed in one set of buffers with
+  ``out=``: the temporaries stay in cache, and no chunk allocates (a fresh
+  buffer of 128 KiB or more is a fresh mapping from the C allocator, whose
+  page faults cost as much as the arithmetic);
+* the clamp into ``[-1, size]`` as one ``clip``; a NaN coordinate, which
+  ``source_pixels`` reads at ``-1`` (the padding ring), is found by a ``min``
+  and only then fixed;
+* ``np.take(..., mode="wrap")`` on indices that are always in range (the
+  same values as the default mode, without its slower bounds checks) and
+  indices cast through int32 where they fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ._coordinates import COORDINATE_LIMIT, INT32_ROWS, source_pixels
+
+#: Points per chunk: the buffers of a chunk fit a core's L2 cache.
+CHUNK = 2**15
+#: Integers float32 holds exactly (0 to 2**24): index arithmetic beyond it is done wider.
+FLOAT32_EXACT = 2**24
+
+
+def bilinear(image: Any, grid: Any, fill: Any, *, padding: str, align_corners: bool) -> Any:
+    """`geowarp.samplers.BILINEAR`'s forward for numpy arrays of one dtype."""
+    return _sample(image, grid, fill, padding, align_corners, _bilinear_chunk)
+
+
+def nearest(image: Any, grid: Any, fill: Any, *, padding: str, align_corners: bool) -> Any:
+    """`geowarp.samplers.NEAREST`'s forward for numpy arrays of one dtype."""
+    return _sample(image, grid, fill, padding, align_corners, _nearest_chunk)
+
+
+KERNELS: dict[str, Callable[..., Any]] = {"bilinear_sample": bilinear, "nearest_sample": nearest}
+"""The kernels by core op name, as in `geowarp.backends.Backend` ``samplers``."""
+
+
+def _sample(
+    image: Any, grid: Any, fill: Any, padding: str, align_corners: bool, chunk: Callable[..., None]
+) -> Any:
+    batch, channels = image.shape[:2]
+    _, out_h, out_w, _ = grid.shape
+    points = out_h * out_w
+    out = np.empty((batch, channels, points), dtype=image.dtype)
+    if out.size == 0:
+        return np.reshape(out, (batch, channels, out_h, out_w))
+    padded = _padded_planar(image, fill)
+    layout = _Layout(padded.shape, padding, align_corners, grid.dtype)
+    flat = np.reshape(padded, (-1,))
+    grid_x = np.reshape(grid[..., 0], (batch, points))  # views for the usual layouts
+    grid_y = np.reshape(grid[..., 1], (batch, points))
+    items = max(1, CHUNK // points)
+    span = min(points, CHUNK)
+    work = _Workspace(min(batch, items) * span, grid.dtype, layout.index_float)
+    with np.errstate(over="ignore"):  # a huge coordinate overflows to inf, then clamps
+        _chunks(chunk, flat, grid_x, grid_y, layout, out, work, items, span)
+    return np.reshape(out, (batch, channels, out_h, out_w))
+
+
+def _chunks(
+    chunk: Callable[..., None],
+    flat: Any,
+    grid_x: Any,
+    grid_y: Any,
+    layout: _Layout,
+    out: Any,
+    work: _Workspace,
+    items: int,
+    span: int,
+) -> None:
+    batch, points = grid_x.shape
+    for first in range(0, batch, items):
+        offsets = layout.item_offsets(first, min(batch, first + items))
+        for start in range(0, points, span):
+            where = (slice(first, first + items), slice(start, start + span))
+            part_x = grid_x[where]
+            buffers = work.shaped(part_x.shape)
+            chunk(flat, part_x, grid_y[where], offsets, layout, out[where[0], :, where[1]], buffers)
+
+
+class _Workspace:
+    """A chunk's buffers, allocated once per call and viewed in each chunk's shape."""
+
+    def __init__(self, size: int, dtype: Any, index_float: Any) -> None:
+        self._floats = np.empty((7, size), dtype=dtype)  # x, y, x0, y0 and three gathers
+        self._wide = None if index_float == dtype else np.empty((2, size), dtype=index_float)
+        self._index = np.empty(size, dtype=np.intp)
+        self._narrow = np.empty(size, dtype=np.int32)
+
+    def shaped(self, shape: tuple[int, ...]) -> _Buffers:
+        """Views of the buffers of a chunk of ``shape``."""
+        count = shape[0] * shape[1]
+        x, y, x0, y0, first, second, third = (np.reshape(f[:count], shape) for f in self._floats)
+        wide = None if self._wide is None else [np.reshape(r[:count], shape) for r in self._wide]
+        index = np.reshape(self._index[:count], shape)
+        narrow = np.reshape(self._narrow[:count], shape)
+        return _Buffers(x, y, x0, y0, first, second, third, wide, index, narrow)
+
+
+class _Buffers(NamedTuple):
+    x: Any
+    y: Any
+    x0: Any
+    y0: Any
+    first: Any
+    second: Any
+    third: Any
+    wide: Any  # (x0, y0) in float64 for planes beyond float32's exact integers, else None
+    index: Any
+    narrow: Any
+
+
+def _padded_planar(image: Any, fill: Any) -> Any:
+    """``padded[b, c, y + 1, x + 1] == image[b, c, y, x]``; the ring (1 before, 2 after) is fill."""
+    batch, channels, height, width = image.shape
+    padded = np.empty((batch, channels, height + 3, width + 3), dtype=image.dtype)
+    ring = np.reshape(np.asarray(fill, dtype=image.dtype), (channels, 1, 1))
+    padded[:, :, :1, :] = ring
+    padded[:, :, height + 1 :, :] = ring
+    padded[:, :, 1 : height + 1, :1] = ring
+    padded[:, :, 1 : height + 1, width + 1 :] = ring
+    padded[:, :, 1 : height + 1, 1 : width + 1] = image
+    return padded
+
+
+class _Layout:
+    """Sizes of the planar padded copy and how points become its flat indices."""
+
+    def __init__(
+        self, padded_shape: tuple[int, ...], padding: str, align_corners: bool, dtype: Any
+    ) -> None:
+        _, self.channels, padded_h, self.padded_w = padded_shape
+        self.height, self.width = padded_h - 3, self.padded_w - 3
+        self.plane = padded_h * self.padded_w
+        self.padding, self.align_corners = padding, align_corners
+        # index arithmetic in floating point is exact while every index fits the
+        # mantissa: the whole copy when it can, else within a plane (float64 beyond
+        # float32's 2**24), the planes' offsets then added as integers
+        rows = padded_shape[0] * self.channels * self.plane
+        mantissa = FLOAT32_EXACT if dtype == np.float32 else 2**53
+        self.float_offsets = rows < mantissa
+        self.index_float = dtype if self.plane < mantissa else np.float64
+        self.narrow = rows <= INT32_ROWS
+
+    def item_offsets(self, first: int, stop: int) -> Any:
+        """(items, 1) offsets of items ``first:stop`` plus the ring's ``(+1, +1)``."""
+        items = np.arange(first, stop, dtype=np.intp) * (self.channels * self.plane)
+        items += self.padded_w + 1
+        return items[:, None].astype(self.index_float) if self.float_offsets else items[:, None]
+
+    def pixels(self, coord: Any, size: int, pixel: Any) -> Any:
+        """`source_pixels` (without slope) of one chunk's coordinates into ``pixel``.
+
+        NaN is kept (see `no_nan`).
+        """
+        if self.padding == "reflection":  # folding has no shortcut: the core's own code
+            folded, _ = source_pixels(
+                coord, size, self.padding, self.align_corners, np, with_slope=False
+            )
+            np.copyto(pixel, folded)
+            return pixel
+        if self.align_corners and size == 1:  # inf * 0 would be NaN: clamp first, as the core
+            coord = np.clip(coord, -COORDINATE_LIMIT, COORDINATE_LIMIT)
+        # grid.axis_to_pixel's arithmetic, op for op (* 0.5 is / 2 exactly, and faster).
+        # The core's clamp to +-COORDINATE_LIMIT changes nothing here: a coordinate
+        # beyond it ends clamped to the same end of [low, high] either way.
+        np.add(coord, 1, out=pixel)
+        if self.align_corners:
+            pixel *= 0.5
+            pixel *= size - 1
+        else:
+            pixel *= size
+            pixel -= 1
+            pixel *= 0.5
+        low, high = (0, size - 1) if self.padding == "border" else (-1, size)
+        # one clip pass; it keeps NaN, which `no_nan` then sends to -1 as the core does
+        return np.clip(pixel, low, high, out=pixel)
+
+    def index(self, buffers: _Buffers, offsets: Any) -> Any:
+        """Flat indices of pixels ``(x0, y0)`` (integral floats) of channel 0; overwrites ``y0``."""
+        x, y = buffers.x0, buffers.y0
+        if buffers.wide is not None:  # float32 points on a plane beyond 2**24 values
+            x, y = buffers.wide
+            np.copyto(x, buffers.x0)
+            np.copyto(y, buffers.y0)
+        y *= self.padded_w
+        y += x
+        if self.float_offsets:
+            y += offsets
+        if self.narrow:  # through int32 where it holds every index: two casts beat one
+            np.copyto(buffers.narrow, y, casting="unsafe")
+            np.copyto(buffers.index, buffers.narrow)
+        else:
+            np.copyto(buffers.index, y, casting="unsafe")
+        index = buffers.index
+        if not self.float_offsets:
+            index += offsets
+        return index
+
+
+def no_nan(*pixels: Any) -> bool:
+    """Whether none of the arrays holds NaN; if one does, its NaNs become -1 (the ring).
+
+    ``source_pixels`` reads a NaN coordinate at -1; a ``min`` finds NaN in one
+    cheap pass, and the fix is paid only where NaN is there.
+    """
+    clean = True
+    for pixel in pixels:
+        if np.isnan(np.min(pixel)):
+            np.copyto(pixel, -1, where=np.isnan(pixel))
+            clean = False
+    return clean
+
+
+def _bilinear_chunk(
+    flat: Any,
+    grid_x: Any,
+    grid_y: Any,
+    offsets: Any,
+    layout: _Layout,
+    out: Any,
+    buffers: _Buffers,
+) -> None:
+    x = layout.pixels(grid_x, layout.width, buffers.x)
+    y = layout.pixels(grid_y, layout.height, buffers.y)
+    no_nan(x, y)
+    np.floor(x, out=buffers.x0)
+    np.floor(y, out=buffers.y0)
+    x -= buffers.x0  # the fractions, as the portable code's ``x - x0``
+    y -= buffers.y0
+    index = layout.index(buffers, offsets)
+    step = layout.padded_w
+    top, bottom, low = buffers.first, buffers.second, buffers.third
+    for channel in range(layout.channels):
+        start = channel * layout.plane
+        # Two lerps along x, one along y, as the portable code, in place. Every
+        # index is in range: "wrap" reads the same values as "raise", without its
+        # slower bounds checks.
+        np.take(flat[start + 1 :], index, mode="wrap", out=top)
+        top -= np.take(flat[start:], index, mode="wrap", out=low)
+        top *= x
+        top += low
+        np.take(flat[start + step + 1 :], index, mode="wrap", out=bottom)
+        bottom -= np.take(flat[start + step :], index, mode="wrap", out=low)
+        bottom *= x
+        bottom += low
+        bottom -= top
+        bottom *= y
+        np.add(top, bottom, out=out[:, channel])
+
+
+def _nearest_chunk(
+    flat: Any,
+    grid_x: Any,
+    grid_y: Any,
+    offsets: Any,
+    layout: _Layout,
+    out: Any,
+    buffers: _Buffers,
+) -> None:
+    no_nan(
+        layout.pixels(grid_x, layout.width, buffers.x),
+        layout.pixels(grid_y, layout.height, buffers.y),
+    )
+    np.round(buffers.x, out=buffers.x0)  # half-way ties to even, as xp.round
+    np.round(buffers.y, out=buffers.y0)
+    index = layout.index(buffers, offsets)
+    for channel in range(layout.channels):
+        np.take(flat[channel * layout.plane :], index, out=out[:, channel], mode="wrap")

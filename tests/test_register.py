@@ -1,0 +1,267 @@
+"""`geowarp.register`: recovery of known warps of real photographs, batches, masks, losses."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pytest
+from skimage import data
+from skimage.color import rgb2gray
+from skimage.transform import resize
+
+import geowarp as gw
+from geowarp.grid import normalized_to_pixel, pixel_to_normalized
+
+PHOTOS = ("camera", "astronaut", "coffee")
+
+
+@functools.cache
+def _photo(name: str, size: int) -> np.ndarray:
+    """The photograph's central square in grey, resized to ``size`` pixels, values in [0, 1]."""
+    image = getattr(data, name)()
+    image = rgb2gray(image[..., :3]) if image.ndim == 3 else image / 255.0
+    height, width = image.shape
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = image[top : top + side, left : left + side]
+    return resize(square, (size, size), anti_aliasing=True).astype(np.float64)
+
+
+def _truth(family: str, seed: int) -> gw.Transform:
+    """A known warp: a few degrees, a few percent of zoom, a shift (and a perspective row)."""
+    rng = np.random.default_rng(seed)
+    angle = math.radians(rng.uniform(-6, 6))
+    scale = rng.uniform(0.96, 1.04)
+    cos, sin = scale * math.cos(angle), scale * math.sin(angle)
+    affine = np.array([[cos, -sin, 0.0], [sin, cos, 0.0]])
+    affine[:, 2] = rng.uniform(-0.05, 0.05, 2)
+    if family == "affine":
+        return gw.Affine(affine)
+    return gw.Projective(np.vstack([affine, [*rng.uniform(-0.06, 0.06, 2), 1.0]]))
+
+
+def _pair(
+    name: str, family: str, seed: int = 0, size: int = 128
+) -> tuple[np.ndarray, np.ndarray, gw.Transform]:
+    """(moving, fixed, truth) with ``warp(moving, truth) ~= fixed``, both (size, size).
+
+    The fixed image is the central crop of a photograph 1.5 times larger, the
+    moving one a view of the whole photograph through the truth's inverse, so
+    both hold photograph everywhere.
+    """
+    big = _photo(name, size * 3 // 2)
+    margin = size // 4
+    fixed = big[margin : margin + size, margin : margin + size]
+    truth = _truth(family, seed)
+    moving = gw.warp(big[None, None], _to_big(size, big.shape[0]) @ truth.inverse(), (size, size))
+    return moving[0, 0], np.ascontiguousarray(fixed), truth
+
+
+def _to_big(size: int, big: int) -> gw.Affine:
+    # from the normalized frame of the central crop to the whole photograph's
+    return gw.Affine(np.array([[size / big, 0.0, 0.0], [0.0, size / big, 0.0]]))
+
+
+def _corner_error(found: gw.Transform, truth: gw.Transform, size: int) -> float:
+    """Largest distance (moving pixels) between where both map the fixed corner pixels."""
+    corners = np.array([[0, 0], [size - 1, 0], [0, size - 1], [size - 1, size - 1]], float)
+    points = pixel_to_normalized(corners, (size, size))
+    mapped = [
+        normalized_to_pixel(np.asarray(t.apply(points), dtype=np.float64), (size, size))
+        for t in (found, truth)
+    ]
+    return float(np.linalg.norm(mapped[0] - mapped[1], axis=-1).max())
+
+
+def _numpy_transform(transform: gw.Transform, backend) -> gw.Transform:
+    return type(transform)(backend.to_numpy(transform.matrix))
+
+
+# A homography's perspective row needs more pixels than an affine map for the same
+# corner accuracy: bilinear interpolation (of the moving image, and when it was made)
+# biases the fit by a few hundredths of a pixel, more for smaller images.
+SIZES = {"affine": 128, "projective": 256}
+
+
+@pytest.mark.parametrize("family", ["affine", "projective"])
+@pytest.mark.parametrize("name", PHOTOS)
+def test_recovers_a_known_warp_of_a_photograph(name, family):
+    size = SIZES[family]
+    moving, fixed, truth = _pair(name, family, seed=PHOTOS.index(name), size=size)
+    result = gw.register(moving, fixed, family)
+    assert _corner_error(result.transform, truth, size) <= 0.05
+    assert result.converged is True
+    assert isinstance(result.transform, type(truth))
+
+
+@pytest.mark.parametrize("family", ["affine", "projective"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_recovers_on_torch(torch_backend, family, dtype):
+    size = SIZES[family]
+    moving, fixed, truth = _pair("camera", family, seed=5, size=size)
+    moving_t = torch_backend.asarray(moving[None, None], dtype)
+    fixed_t = torch_backend.asarray(fixed[None, None], dtype)
+    result = gw.register(moving_t, fixed_t, family)
+    assert result.transform.matrix.dtype == moving_t.dtype
+    assert tuple(result.warped.shape) == (1, 1, size, size)
+    found = type(truth)(torch_backend.to_numpy(result.transform.matrix[0]))
+    assert _corner_error(found, truth, size) <= 0.05
+
+
+def test_every_backend_recovers_an_affine_warp(backend):
+    moving, fixed, truth = _pair("camera", "affine", seed=7, size=96)
+    result = gw.register(backend.asarray(moving), backend.asarray(fixed))
+    assert _corner_error(_numpy_transform(result.transform, backend), truth, 96) <= 0.05
+    assert tuple(result.warped.shape) == (96, 96)
+
+
+def test_a_batch_equals_one_pair_at_a_time(torch_backend):
+    pairs = [_pair(PHOTOS[i % 3], "affine", seed=10 + i, size=96) for i in range(4)]
+    moving = torch_backend.asarray(np.stack([p[0] for p in pairs])[:, None])
+    fixed = torch_backend.asarray(np.stack([p[1] for p in pairs])[:, None])
+    batched = gw.register(moving, fixed)
+    assert batched.transform.batch_shape == (4,)
+    assert tuple(batched.loss.shape) == (4,)
+    assert tuple(batched.converged.shape) == (4,)
+    assert batched.loss_curve.shape == (batched.iterations, 4)
+    for i in range(4):
+        single = gw.register(moving[i : i + 1], fixed[i : i + 1])
+        np.testing.assert_allclose(
+            torch_backend.to_numpy(batched.transform.matrix[i]),
+            torch_backend.to_numpy(single.transform.matrix[0]),
+            atol=1e-9,
+        )
+
+
+def test_one_fixed_image_is_shared_by_a_batch_of_moving_images():
+    pairs = [_pair("camera", "affine", seed=20 + i, size=96) for i in range(3)]
+    moving = np.stack([p[0] for p in pairs])[:, None]
+    result = gw.register(moving, pairs[0][1][None, None])
+    for i, (_, _, truth) in enumerate(pairs):
+        assert _corner_error(gw.Affine(result.transform.matrix[i]), truth, 96) <= 0.05
+
+
+def test_a_masked_out_corruption_does_not_hurt():
+    moving, fixed, truth = _pair("astronaut", "affine", seed=2, size=96)
+    corrupted = fixed.copy()
+    corrupted[10:50, 20:60] = np.random.default_rng(0).uniform(0, 1, (40, 40))
+    mask = np.ones_like(fixed, dtype=bool)
+    mask[10:50, 20:60] = False
+    plain = gw.register(moving, corrupted)
+    masked = gw.register(moving, corrupted, mask=mask)
+    assert _corner_error(masked.transform, truth, 96) <= 0.05
+    assert _corner_error(plain.transform, truth, 96) > 2 * _corner_error(
+        masked.transform, truth, 96
+    )
+
+
+def test_pixels_that_map_outside_the_moving_image_do_not_count():
+    # the moving image holds only the right part of the view: a third of the fixed image
+    # maps outside it, and counting those pixels (as zeros) would pull the fit off
+    moving, fixed, truth = _pair("camera", "affine", seed=4, size=96)
+    part = moving[:, 32:]
+    to_part = gw.Affine(np.array([[96 / 64, 0.0, -32 / 64], [0.0, 1.0, 0.0]]))
+    result = gw.register(part, fixed)
+    assert _corner_error(to_part.inverse() @ result.transform, truth, 96) <= 0.05
+    assert result.loss < 1e-3
+
+
+def test_ncc_ignores_brightness_and_contrast():
+    moving, fixed, truth = _pair("coffee", "affine", seed=1, size=96)
+    changed = 0.5 * moving + 0.3
+    ncc = gw.register(changed, fixed, loss="ncc")
+    mse = gw.register(changed, fixed, loss="mse")
+    assert _corner_error(ncc.transform, truth, 96) <= 0.05
+    assert _corner_error(mse.transform, truth, 96) > 0.2
+    assert 0 <= ncc.loss < 0.01  # 1 - NCC
+
+
+def test_a_thin_plate_spline_fits_well_below_an_affine_map():
+    fixed = _photo("camera", 96)
+    rng = np.random.default_rng(3)
+    bend = gw.ThinPlateSpline.from_params(rng.uniform(-0.06, 0.06, 18), control_grid=(3, 3))
+    moving = gw.warp(fixed[None, None], bend, padding="border")[0, 0]
+    affine = gw.register(moving, fixed, "affine")
+    spline = gw.register(moving, fixed, "tps", control_grid=(3, 3))
+    assert isinstance(spline.transform, gw.ThinPlateSpline)
+    assert spline.loss < 0.2 * affine.loss
+
+
+def test_the_initial_transform_is_used():
+    # a shift of a fifth of the image: beyond reach from the identity without a pyramid
+    moving, fixed, _ = _pair("camera", "affine", seed=6, size=96)
+    shift = gw.Affine(np.array([[1.0, 0.0, 0.4], [0.0, 1.0, -0.3]]))
+    truth = _pair("camera", "affine", seed=6, size=96)[2] @ shift
+    moving = gw.warp(
+        _photo("camera", 144)[None, None], _to_big(96, 144) @ truth.inverse(), (96, 96)
+    )
+    rough = gw.Affine(np.array([[1.0, 0.0, 0.38], [0.0, 1.0, -0.28]]))
+    started = gw.register(moving[0, 0], fixed, initial=rough, levels=1)
+    alone = gw.register(moving[0, 0], fixed, levels=1)
+    assert _corner_error(started.transform, truth, 96) <= 0.05
+    assert _corner_error(alone.transform, truth, 96) > 1.0
+    as_homography = gw.register(moving[0, 0], fixed, "projective", initial=rough, levels=1)
+    assert _corner_error(as_homography.transform, truth, 96) <= 0.1
+
+
+def test_integer_images_are_registered_as_float32():
+    moving, fixed, truth = _pair("camera", "affine", seed=8, size=96)
+    to_bytes = [np.round(image * 255).astype(np.uint8) for image in (moving, fixed)]
+    result = gw.register(*to_bytes)
+    assert result.warped.dtype == np.float32
+    assert result.transform.matrix.dtype == np.float32
+    assert _corner_error(result.transform, truth, 96) <= 0.1  # 8-bit rounding
+
+
+def test_the_result_reads_well_and_progress_shows(capsys):
+    moving, fixed, _ = _pair("camera", "affine", size=64)
+    result = gw.register(moving, fixed, progress=True)
+    assert "register" in capsys.readouterr().err
+    assert repr(result).startswith(
+        "Registration(transform=Affine of batch (), warped shape (64, 64)"
+    )
+    assert isinstance(result.loss, float)
+    assert result.loss_curve.shape == (result.iterations,)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"transform": "rigid"}, "transform must be one of"),
+        ({"loss": "mi"}, "mutual information is not implemented"),
+        ({"levels": 0}, "levels must be an int >= 1"),
+        ({"max_iterations": 2.5}, "max_iterations must be an int"),
+        ({"tolerance": 0.0}, "tolerance must be a number > 0"),
+        ({"mask": np.ones((5, 5))}, "mask must cover the fixed image"),
+        ({"mask": np.ones((2, 2, 32, 32))}, "mask must have shape"),
+        ({"control_grid": (1, 4), "transform": "tps"}, "control_grid"),
+    ],
+)
+def test_bad_settings_are_refused_by_name(arguments, message):
+    image = np.zeros((32, 32))
+    with pytest.raises(gw.GeowarpValueError, match=message):
+        gw.register(image, image, **arguments)
+
+
+@pytest.mark.parametrize(
+    ("moving_shape", "fixed_shape", "message"),
+    [
+        ((3, 32, 32), (32, 32), r"moving must have shape \(B, C, H, W\) or \(H, W\)"),
+        ((32, 32), (1, 1, 0, 32), "fixed must not be empty"),
+        ((1, 3, 32, 32), (1, 1, 32, 32), "same number of channels"),
+        ((2, 1, 32, 32), (3, 1, 32, 32), "batches must match or be 1"),
+    ],
+)
+def test_bad_images_are_refused_by_name(moving_shape, fixed_shape, message):
+    with pytest.raises(gw.GeowarpValueError, match=message):
+        gw.register(np.zeros(moving_shape), np.zeros(fixed_shape))
+
+
+def test_an_initial_transform_of_another_family_is_refused():
+    image = np.zeros((32, 32))
+    with pytest.raises(gw.GeowarpTypeError, match="initial must be an Affine"):
+        gw.register(image, image, initial=gw.Projective(np.eye(3)))
+    with pytest.raises(gw.GeowarpTypeError, match="initial must be a geowarp Transform"):
+        gw.register(image, image, initial=np.eye(3))
