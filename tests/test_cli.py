@@ -135,3 +135,22 @@ def test_register_two_files_brings_moving_onto_fixed(photo, tmp_path):
     difference = np.abs(read_image(out) - image)[interior]
     assert difference.mean() < 0.02  # JPEG and 8-bit files, but the same picture
     assert panel.is_file()
+
+
+def test_register_from_landmarks_fits_the_points(tmp_path, capsys):
+    truth = _geometry.known_transform("projective")  # the sample pair's
+    rng = np.random.default_rng(1)
+    fixed_points = rng.uniform(10, 245, (12, 2))
+    normalized = gw.grid.pixel_to_normalized(fixed_points, (256, 256))
+    moving_points = gw.grid.normalized_to_pixel(np.asarray(truth.apply(normalized)), (256, 256))
+    rows = np.hstack([moving_points, fixed_points])
+    points = tmp_path / "points.csv"
+    points.write_text("\n".join(",".join(map(repr, row)) for row in rows.tolist()))
+    arguments = ["register", "-o", str(tmp_path / "o.png"), "--transform", "projective"]
+    assert main([*arguments, "--landmarks", str(points), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "fitted to 12 point pairs" in printed
+    assert float(re.search(r"corner error .*: ([\d.]+) px", printed)[1]) < 1e-3
+    points.write_text("1 1 2 2\n2 2 3 3\n3 3 4 4\n4 4 5 5\n")  # all on one line
+    assert main([*arguments, "--landmarks", str(points), "--quiet"]) == 2
+    assert "--landmarks: " in capsys.readouterr().err
