@@ -55,6 +55,17 @@ def tests(session: nox.Session, backend: str) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """Build the HTML docs offline, warnings as errors (docs/_build/html).
+
+    Every framework is installed: the API reference imports geowarp.torch,
+    geowarp.keras, geowarp.jax and geowarp.tensorflow.
+    """
+    session.install(TORCH, "-e", ".[jax,tensorflow,keras,demo,docs]")
+    session.run("sphinx-build", "-W", "-b", "html", "docs", "docs/_build/html", *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """A quick run of the warp benchmark (benchmarks/bench_warp.py --quick)."""
     session.install(TORCH, "-e", ".[jax,bench]")

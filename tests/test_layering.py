@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "geowarp"
 ADAPTERS = ("torch", "jax", "tensorflow", "keras", "dask")
-FRAMEWORKS = ("torch", "jax", "jaxlib", "tensorflow", "keras")
+FRAMEWORKS = ("torch", "jax", "jaxlib", "tensorflow", "keras", "dask", "distributed")
 
 
 def _module_name(path: Path) -> str:

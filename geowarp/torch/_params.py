@@ -123,8 +123,9 @@ def transform_to_params(
 
     Returns
     -------
-    params : tensor of shape (*batch_shape, P)
-        Projective parameters are normalised so that ``H[2, 2] == 1``.
+    params : tensor of shape (..., P)
+        ``...`` is the transform's batch shape. Projective parameters are
+        normalised so that ``H[2, 2] == 1``.
 
     Examples
     --------

@@ -1,0 +1,203 @@
+"""`geowarp.dask.warp`: lazy, blockwise, equal to the in-memory warp, reading only what it needs."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+
+import geowarp as gw  # noqa: E402
+import geowarp.dask as gwd  # noqa: E402
+from geowarp._errors import GeowarpTypeError, GeowarpValueError  # noqa: E402
+from geowarp.dask._grid import block_grid  # noqa: E402
+
+RNG = np.random.default_rng(0)
+IMAGE = RNG.normal(size=(2, 3, 37, 45))
+TARGET = RNG.uniform(-1, 1, (7, 2))
+SOURCE = TARGET + RNG.normal(0, 0.1, (7, 2))
+
+
+class Shift(gw.Transform):
+    """A user's family, mapped point by point (the base class's grid)."""
+
+    def __init__(self, offset):
+        self.offset = offset
+
+    @property
+    def batch_shape(self):
+        return tuple(self.offset.shape[:-1])
+
+    def apply(self, points):
+        points = self.validate_points(points)
+        return points + self.offset[..., None, :]
+
+
+FAMILIES = {
+    "affine": gw.Affine(np.array([[0.9, 0.2, 0.05], [-0.15, 1.1, -0.1]])),
+    "projective": gw.Projective(  # the horizon crosses the output: NaN points
+        np.array([[0.9, 0.2, 0.05], [-0.15, 1.1, -0.1], [0.9, -0.7, 1.0]])
+    ),
+    "tps": gw.ThinPlateSpline.from_landmarks(SOURCE, TARGET),
+    "composed": gw.Affine(np.array([[1.3, 0.1, 0.2], [0.0, 0.8, 0.1]]))
+    @ gw.Projective(np.array([[1.0, 0.1, 0.0], [0.0, 1.0, 0.0], [0.2, 0.1, 1.0]])),
+    "user": Shift(np.array([0.31, -0.2])),
+    "batched": gw.Affine(
+        np.array([[[2.5, 0.3, 0.1], [0.2, 2.0, 0.0]], [[0.5, 0, 0], [0, 0.5, 0]]])
+    ),
+}
+# A spline's grid is a BLAS product whose rounding may depend on the number of points
+EXACT = {"affine", "projective", "composed", "user", "batched"}
+
+
+@pytest.fixture(autouse=True)
+def _synchronous():
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_blocks_of_the_grid_are_the_full_grid(family, align_corners):
+    transform = FAMILIES[family]
+    shape = (37, 53)
+    full = transform.sampling_grid(shape, align_corners=align_corners)
+    for top in range(0, 37, 10):
+        for left in range(0, 53, 16):
+            rows, cols = slice(top, top + 10), slice(left, left + 16)
+            block = block_grid(transform, shape, rows, cols, align_corners)
+            expected = full[..., rows, cols, :]
+            if family in EXACT:
+                np.testing.assert_array_equal(block, expected)
+            else:
+                np.testing.assert_allclose(block, expected, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection", "constant"])
+@pytest.mark.parametrize(
+    ("chunks", "out_chunks", "align_corners"),
+    [((1, 2, 10, 16), (9, 13), False), ((2, 3, 37, 15), (20, 33), True)],
+    ids=["ragged", "dividing"],
+)
+def test_equal_to_the_in_memory_warp(family, mode, padding, chunks, out_chunks, align_corners):
+    transform = FAMILIES[family]
+    fill = [1.0, -2.0, 3.5] if padding == "constant" else None
+    settings = {"mode": mode, "padding": padding, "align_corners": align_corners}
+    expected = gw.warp(IMAGE, transform, (40, 33), fill_value=fill, **settings)
+    image = da.from_array(IMAGE, chunks=chunks)
+    out = gwd.warp(image, transform, (40, 33), chunks=out_chunks, fill_value=fill, **settings)
+    assert out.chunks[2:] == da.core.normalize_chunks(out_chunks, (40, 33))
+    assert out.chunks[1] == image.chunks[1]
+    computed = out.compute()
+    assert computed.dtype == expected.dtype
+    if family in EXACT:
+        np.testing.assert_array_equal(computed, expected)
+    else:
+        np.testing.assert_allclose(computed, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+def test_float32_and_integer_images(mode):
+    transform = FAMILIES["affine"]
+    for image in (IMAGE.astype(np.float32), (IMAGE * 50).astype(np.int16)):
+        expected = gw.warp(image, transform, mode=mode)
+        out = gwd.warp(da.from_array(image, chunks=(1, 1, 16, 16)), transform, mode=mode)
+        assert out.dtype == expected.dtype
+        np.testing.assert_array_equal(out.compute(), expected)
+
+
+def test_defaults_numpy_input_and_batch_broadcast():
+    transform = FAMILIES["batched"]  # batch of two transforms, one image item
+    image = IMAGE[:1]
+    out = gwd.warp(image, transform)
+    assert out.shape == (2, 3, 37, 45)
+    assert out.chunks[2:] == ((37,), (45,))
+    np.testing.assert_array_equal(out.compute(), gw.warp(image, transform))
+    chunked = gwd.warp(da.from_array(IMAGE, chunks=(1, 3, 16, 20)), transform, (50, 50))
+    assert chunked.chunks[2:] == ((16, 16, 16, 2), (20, 20, 10))
+
+
+def test_far_away_and_nan_points_read_nothing():
+    far = gw.Affine(np.array([[1.0, 0.0, 50.0], [0.0, 1.0, 0.0]]))
+    image = da.from_array(IMAGE, chunks=(1, 1, 10, 10))
+    out = gwd.warp(image, far, padding="constant", fill_value=7.0)
+    assert np.all(out.compute() == 7.0)
+    assert not any(
+        key[0] == image.name for key in dict(out.__dask_graph__()) if isinstance(key, tuple)
+    )
+
+
+class _Recorder:
+    """An array-like whose reads are recorded (slices of the rows and columns)."""
+
+    def __init__(self, values):
+        self.values, self.shape, self.dtype, self.ndim = values, values.shape, values.dtype, 4
+        self.reads: list[tuple[slice, slice]] = []
+        self._lock = threading.Lock()
+
+    def __getitem__(self, index):
+        with self._lock:
+            self.reads.append((index[2], index[3]))
+        return self.values[index]
+
+
+@pytest.mark.parametrize("padding", ["zeros", "reflection"])
+def test_each_block_reads_only_its_region(padding):
+    values = RNG.normal(size=(1, 1, 64, 64))
+    transform = gw.Projective(np.array([[0.3, 0.05, 0.1], [0.0, 0.25, -0.1], [0.05, 0.0, 1.0]]))
+    recorder = _Recorder(values)
+    image = da.from_array(recorder, chunks=(1, 1, 8, 8), asarray=True)
+    out = gwd.warp(image, transform, (64, 64), chunks=16, padding=padding)
+    recorder.reads.clear()
+    block = out.blocks[0, 0, 1, 2].compute()
+    grid = transform.sampling_grid((64, 64))[16:32, 32:48]
+    expected = gw.warp(values, transform, (64, 64), padding=padding)[0, 0, 16:32, 32:48]
+    np.testing.assert_array_equal(block[0, 0], expected)
+    # the chunks the block's 2x2 neighbourhoods reach, and no other
+    x = (grid[..., 0] + 1) * 64 / 2 - 0.5
+    y = (grid[..., 1] + 1) * 64 / 2 - 0.5
+    rows = range(int(np.floor(y.min())) // 8, (int(np.floor(y.max())) + 1) // 8 + 1)
+    cols = range(int(np.floor(x.min())) // 8, (int(np.floor(x.max())) + 1) // 8 + 1)
+    read = {(r.start // 8, c.start // 8) for r, c in recorder.reads}
+    assert read == {(r, c) for r in rows for c in cols}
+    assert len(read) < 64 // 4  # a fraction of the 64 chunks
+    recorder.reads.clear()
+    out.compute()
+    assert len(recorder.reads) < 64  # the whole warp never reads the whole image
+
+
+def test_refusals():
+    image = da.zeros((1, 1, 4, 4), chunks=2)
+    with pytest.raises(GeowarpTypeError, match="dask array"):
+        gwd.warp([[1.0]], FAMILIES["affine"])
+    with pytest.raises(GeowarpTypeError, match="Transform"):
+        gwd.warp(image, np.eye(2, 3))
+    with pytest.raises(GeowarpValueError, match="fill_value"):
+        gwd.warp(image, FAMILIES["affine"], fill_value=1.0)
+    with pytest.raises(GeowarpValueError, match=r"\(B, C, H, W\)"):
+        gwd.warp(da.zeros((4, 4), chunks=2), FAMILIES["affine"])
+
+
+def test_on_a_distributed_cluster():
+    distributed = pytest.importorskip("distributed")
+    image = da.from_array(IMAGE, chunks=(1, 3, 16, 16))
+    transform = FAMILIES["projective"]
+    expected = gw.warp(IMAGE, transform, (40, 33), padding="reflection")
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        out = gwd.warp(image, transform, (40, 33), chunks=16, padding="reflection")
+        computed = client.compute(out).result()
+    np.testing.assert_array_equal(computed, expected)
