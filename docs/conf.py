@@ -73,5 +73,15 @@ html_title = "geowarp"
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
+    # A page's contents on the right, except on gallery pages: there a
+    # "Show Source" link alone took the width the pictures and code need.
+    "secondary_sidebar_items": {
+        "*": ["page-toc", "sourcelink"],
+        "api/*": ["page-toc", "sourcelink"],
+        "generated/*": ["page-toc", "sourcelink"],
+    },
 }
+# The user-guide pages are top-level, so their "Section Navigation" column
+# was empty: drop it there (gallery and API pages keep theirs).
+html_sidebars: dict[str, list[str]] = {"*": []}
 html_static_path: list[str] = []

@@ -97,7 +97,7 @@ def write_image(path: str | Path, image: Any) -> Path:
 
 
 def _to_uint8(image: Any) -> NDArray[np.uint8]:
-    """(C, H, W) floats in [0, 1] to (H, W) or (H, W, 3) bytes."""
+    """(C, H, W) (or (1, C, H, W)) floats in [0, 1] to (H, W) or (H, W, 3) bytes."""
     values = np.asarray(image, dtype=np.float64)
     if values.ndim == 4:
         values = values[0]
@@ -106,8 +106,11 @@ def _to_uint8(image: Any) -> NDArray[np.uint8]:
     return out[0] if out.shape[0] == 1 else out[:3].transpose(1, 2, 0)
 
 
-def panel(panels: Sequence[tuple[str, Any]]) -> Any:
+def panel(panels: Sequence[tuple[str, Any]], font_size: int | None = None) -> Any:
     """Labelled images (C, H, W) side by side in one row, as a Pillow RGB image.
+
+    ``font_size`` chooses a scalable font for the labels (Pillow's small
+    bitmap font when None).
 
     Examples
     --------
@@ -116,17 +119,19 @@ def panel(panels: Sequence[tuple[str, Any]]) -> Any:
     >>> panel([("a", np.zeros((1, 4, 5))), ("b", np.ones((3, 6, 2)))]).size
     (31, 36)
     """
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
+    font = None if font_size is None else ImageFont.load_default(size=font_size)
+    label_height = _LABEL_HEIGHT if font_size is None else font_size + 12
     height = max(np.shape(image)[-2] for _, image in panels)
     width = sum(np.shape(image)[-1] for _, image in panels) + _GAP * (len(panels) + 1)
-    canvas = Image.new("RGB", (width, height + _LABEL_HEIGHT + _GAP), (255, 255, 255))
+    canvas = Image.new("RGB", (width, height + label_height + _GAP), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     left = _GAP
     for label, image in panels:
-        canvas.paste(Image.fromarray(_to_uint8(image)).convert("RGB"), (left, _LABEL_HEIGHT))
-        text_left = left + (np.shape(image)[-1] - draw.textlength(label)) / 2
-        draw.text((text_left, 5), label, fill=(0, 0, 0))
+        canvas.paste(Image.fromarray(_to_uint8(image)).convert("RGB"), (left, label_height))
+        text_left = left + (np.shape(image)[-1] - draw.textlength(label, font=font)) / 2
+        draw.text((text_left, 5), label, fill=(0, 0, 0), font=font)
         left += np.shape(image)[-1] + _GAP
     return canvas
 

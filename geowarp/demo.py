@@ -26,11 +26,45 @@ import geowarp as gw
 from . import cli
 from ._images import load_sample, panel
 
-__all__ = ["load_sample", "main"]
+__all__ = ["load_sample", "main", "side_by_side", "square_photo"]
 
 DEFAULT_OUTPUT = Path("demo-output") / "warps.png"
 
 _BACKGROUND = (0.96, 0.96, 0.96)  # what the warps show outside the image
+
+
+def square_photo(rgb: Any, size: int) -> NDArray[np.float64]:
+    """The central square of a (H, W, 3) uint8 photograph as (1, 3, size, size) in [0, 1].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geowarp.demo import square_photo
+    >>> square_photo(np.zeros((30, 40, 3), dtype=np.uint8), 16).shape
+    (1, 3, 16, 16)
+    """
+    from PIL import Image
+
+    side = min(rgb.shape[:2])
+    top, left = (rgb.shape[0] - side) // 2, (rgb.shape[1] - side) // 2
+    square = Image.fromarray(np.asarray(rgb)[top : top + side, left : left + side])
+    picture = square.resize((size, size), Image.Resampling.LANCZOS)
+    return (np.asarray(picture, dtype=np.float64) / 255).transpose(2, 0, 1)[None]
+
+
+def side_by_side(panels: Sequence[tuple[str, Any]], font_size: int = 18) -> Any:
+    """``(label, image)`` pairs in one labelled row, as a Pillow image.
+
+    Images are (1, C, H, W) or (C, H, W) with values in [0, 1] (clipped).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geowarp.demo import side_by_side
+    >>> side_by_side([("a", np.zeros((1, 3, 8, 8))), ("b", np.ones((1, 1, 8, 8)))]).size
+    (40, 46)
+    """
+    return panel(panels, font_size=font_size)
 
 
 def _affine() -> gw.Affine:

@@ -1,23 +1,19 @@
 """The Sphinx docs build offline with warnings as errors, and cover the public API.
 
-The build runs in a subprocess (Sphinx's own warnings must not meet pytest's
-warnings-as-errors) on a copy of ``docs/``, so the source tree stays clean.
+The build itself (``tests/_docs_build.py``) runs once per session and is
+shared with ``tests/test_docs_browser.py``.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
-GENERATED = ("_build", "generated", "auto_examples", "sg_execution_times.rst")
+from _docs_build import DOCS, build_html, require_docs_extra
+
 # Every module whose public names the API reference must list.
 MODULES = [
     "geowarp",
@@ -31,25 +27,16 @@ MODULES = [
     "geowarp.torch",
     "geowarp.keras",
     "geowarp.dask",
+    "geowarp.demo",
     "geowarp.jax",
     "geowarp.tensorflow",
 ]
 
 
 @pytest.fixture(scope="module")
-def html(tmp_path_factory) -> Path:
-    for module in ("sphinx", "numpydoc", "myst_parser", "sphinx_gallery", "pydata_sphinx_theme"):
-        pytest.importorskip(module, reason="the docs extra is not installed")
-    for framework in ("torch", "jax", "tensorflow", "keras"):  # the API pages import them
-        pytest.importorskip(framework)
-    source = tmp_path_factory.mktemp("docs") / "docs"
-    shutil.copytree(DOCS, source, ignore=shutil.ignore_patterns(*GENERATED))
-    out = source / "_build" / "html"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", str(source), str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode == 0, done.stderr[-4000:]
-    return out
+def html(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_docs_extra()
+    return build_html(tmp_path_factory)
 
 
 def _public_names() -> list[tuple[str, str]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import array_api_compat
 import numpy as np
 import pytest
@@ -90,7 +92,9 @@ def test_warp_on_numpy_uses_the_kernel(rng, monkeypatch):
 
     monkeypatch.setitem(_numpy.KERNELS, "bilinear_sample", counting)
     image = rng.normal(size=(2, 3, 8, 8)).astype("float32")
-    theta = np.array([[0.9, -0.3, 0.1], [0.3, 0.9, -0.2]], "float32")
+    # a float64 matrix on a float32 image: the grid + sampler path (same-dtype matrix
+    # warps take `warp_matrix`, pinned by test_numpy_matrix_warp_equals_sampling_the_grid)
+    theta = np.array([[0.9, -0.3, 0.1], [0.3, 0.9, -0.2]], "float64")
     fast = gw.warp(image, gw.Affine(theta), (6, 7))
     assert calls == [(2, 3, 8, 8)]
     np.testing.assert_array_equal(fast, gw.warp(image, gw.Affine(theta), (6, 7), native=False))
@@ -166,3 +170,52 @@ def test_torch_projective_warp_gradients_match_autograd_of_the_reference(rng):
     expected_grads = torch.autograd.grad(expected, (image, homography), cotangent)
     for got, want in zip(grads, expected_grads, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+
+
+_WARP = sys.modules["geowarp.warp"]  # the module (``geowarp.warp`` is the function)
+
+
+def _matrix_transform(rng: np.random.Generator, family: str, batch: tuple[int, ...], dtype: str):
+    if family == "affine":
+        matrix = np.eye(3)[:2] + rng.normal(scale=0.4, size=(*batch, 2, 3))
+        return gw.Affine(matrix.astype(dtype))
+    matrix = np.eye(3) + rng.normal(scale=0.6, size=(*batch, 3, 3))  # horizons cross the output
+    return gw.Projective(matrix.astype(dtype))
+
+
+@pytest.mark.parametrize(("mode", "padding", "align_corners"), COMBINATIONS)
+@pytest.mark.parametrize("family", ["affine", "projective"])
+@pytest.mark.parametrize("batch", [(), (3,)])
+@pytest.mark.parametrize("chunk", [7, 2**15])
+def test_numpy_matrix_warp_equals_sampling_the_grid(
+    rng, monkeypatch, mode, padding, align_corners, family, batch, chunk
+):
+    # the whole-warp path (grid built per chunk of rows) against grid + sample, bit for bit
+    monkeypatch.setattr(_numpy, "CHUNK", chunk)
+    monkeypatch.setattr(_WARP, "MIN_POINTS", 1)
+    calls = []
+    monkeypatch.setattr(
+        _WARP, "warp_matrix", lambda *a, **k: calls.append(1) or _numpy.warp_matrix(*a, **k)
+    )
+    for dtype in ("float32", "float64"):
+        image = rng.normal(size=(3, 2, 9, 11)).astype(dtype)
+        transform = _matrix_transform(rng, family, batch, dtype)
+        fill = 1.5 if padding == "constant" else None
+        options = {"mode": mode, "padding": padding, "align_corners": align_corners}
+        for shape in [(7, 5), (12, 13), (1, 1)]:
+            fast = gw.warp(image, transform, shape, fill_value=fill, **options)
+            grid = transform.sampling_grid(shape, align_corners=align_corners)
+            expected = gw.sample(image, grid, fill_value=fill, **options)
+            assert fast.dtype == expected.dtype
+            np.testing.assert_array_equal(fast, expected)
+    assert len(calls) == 6  # the fast path ran
+
+
+def test_numpy_matrix_warp_falls_back_where_it_does_not_apply(rng, monkeypatch):
+    monkeypatch.setattr(_WARP, "warp_matrix", None)  # calling it would fail
+    image = rng.normal(size=(2, 1, 6, 6))
+    transform = gw.Affine(np.eye(3)[:2])
+    gw.warp(image.astype("float32"), transform)  # dtype differs from the matrix's
+    gw.warp(image, transform, native=False)
+    gw.warp(image, transform, padding="constant", fill_value=np.array([0.5]))
+    gw.warp(image[:1], gw.Affine(np.stack([np.eye(3)[:2]] * 2)))  # a shared image

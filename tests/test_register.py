@@ -265,3 +265,24 @@ def test_an_initial_transform_of_another_family_is_refused():
         gw.register(image, image, initial=gw.Projective(np.eye(3)))
     with pytest.raises(gw.GeowarpTypeError, match="initial must be a geowarp Transform"):
         gw.register(image, image, initial=np.eye(3))
+
+
+@pytest.mark.parametrize("vectors", [1, 3])
+def test_affine_moments_equal_the_jacobian_products(rng, vectors):
+    # AffineModel.products (image moments, no Jacobian) against A^T A and A^T v of `columns`
+    from geowarp.grid import base_axes
+    from geowarp.registration._models import AffineModel, Geometry
+
+    gx, gy = rng.normal(size=(2, 3, 2, 5, 7))
+    xs, ys = base_axes((5, 7), like=gx)
+    geometry = Geometry((5, 7), xs, ys[:, None], (3.5, 2.5), False)
+    given = [rng.normal(size=(3, 2, 35)) for _ in range(vectors - 1)] + [None]
+    normal, products = AffineModel().products(gx, gy, given, geometry, np)
+    jacobian = AffineModel().columns(gx, gy, None, None, geometry, np)  # (B, C, N, 6)
+    transposed = np.swapaxes(jacobian, -1, -2)
+    np.testing.assert_allclose(normal, transposed @ jacobian, rtol=1e-12, atol=1e-12)
+    for vector, product in zip(given, products, strict=True):
+        expected = (
+            jacobian.sum(axis=-2) if vector is None else (transposed @ vector[..., None])[..., 0]
+        )
+        np.testing.assert_allclose(product, expected, rtol=1e-12, atol=1e-12)

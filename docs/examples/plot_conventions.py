@@ -9,7 +9,7 @@ The pixel centres of a 4x4 image (dots) and where the normalized coordinates
 """
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 import geowarp as gw
 
@@ -19,8 +19,9 @@ SIZE, CELL, MARGIN = 4, 60, 50
 def panel(align_corners):
     """Draw the 4x4 pixel grid and the normalized ticks in pixel coordinates."""
     width = SIZE * CELL + 2 * MARGIN
-    picture = Image.new("RGB", (width, width + 30), "white")
+    picture = Image.new("RGB", (width, width), "white")
     draw = ImageDraw.Draw(picture)
+    font = ImageFont.load_default(size=18)
 
     def to_canvas(pixel):  # pixel coordinates (centres at integers) -> canvas
         return MARGIN + (pixel + 0.5) * CELL
@@ -38,8 +39,11 @@ def panel(align_corners):
     for (value, _), (px, _) in zip(ticks, pixels, strict=True):
         x = to_canvas(px)
         draw.line([(x, MARGIN - 15), (x, MARGIN + SIZE * CELL + 15)], fill="red", width=2)
-        draw.text((x - 8, MARGIN + SIZE * CELL + 18), f"{value:+.0f}", fill="red")
-    draw.text((MARGIN, 10), f"align_corners={align_corners}", fill="black")
+        label = f"{value:+.0f}" if value else "0"
+        draw.text((x, MARGIN + SIZE * CELL + 18), label, fill="red", font=font, anchor="ma")
+    draw.text(
+        (width / 2, 12), f"align_corners={align_corners}", fill="black", font=font, anchor="ma"
+    )
     return picture
 
 

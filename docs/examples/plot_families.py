@@ -2,28 +2,31 @@
 Each transform family on a photograph
 =====================================
 
-An affine map, a homography and a thin-plate spline warping geowarp's sample
-photograph (numpy only). Each transform maps output points to input points.
+An affine map, a homography and a thin-plate spline warping scikit-image's
+astronaut photograph (numpy only). Each transform maps output points to input
+points, so the picture moves the opposite way to the matrix read as a motion.
 """
 
 import numpy as np
-from PIL import Image
+from skimage import data
 
 import geowarp as gw
-from geowarp.demo import load_sample
+from geowarp.demo import side_by_side, square_photo
 
-
-def to_picture(*images):
-    """(1, 3, H, W) float arrays in [0, 1], side by side, as one Pillow image."""
-    row = np.concatenate([np.clip(image[0], 0, 1) for image in images], axis=2)
-    return Image.fromarray((row.transpose(1, 2, 0) * 255).astype(np.uint8))
-
-
-image = load_sample()[:, :, ::2, ::2]  # (1, 3, 128, 128)
+image = square_photo(data.astronaut(), 192)  # (1, 3, 192, 192)
 
 affine = gw.Affine(np.array([[0.8, -0.3, 0.1], [0.3, 0.8, 0.0]]))
 projective = gw.Projective(np.array([[1.0, 0.2, 0.0], [0.0, 1.1, 0.0], [0.0, 0.4, 1.0]]))
 control = gw.ThinPlateSpline.control_points((3, 3))
-spline = gw.ThinPlateSpline.from_landmarks(control + 0.15 * np.sin(3 * control[:, ::-1]), control)
+moved = control.copy()
+moved[4] += [0.35, 0.25]  # the centre reads from lower right: the face slides up and left
+spline = gw.ThinPlateSpline.from_landmarks(moved, control)
 
-warps = to_picture(image, *(gw.warp(image, t) for t in (affine, projective, spline)))
+warps = side_by_side(
+    [
+        ("original", image),
+        ("gw.Affine", gw.warp(image, affine)),
+        ("gw.Projective", gw.warp(image, projective)),
+        ("gw.ThinPlateSpline", gw.warp(image, spline)),
+    ]
+)

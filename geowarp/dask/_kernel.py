@@ -47,6 +47,13 @@ def window(
     padding ring's value, of the working dtype.
     """
     (top, bottom), (left, right) = span
+    if (
+        region is not None
+        and origin == (top, left)
+        and region.shape[2:] == (bottom - top + 1, right - left + 1)
+        and region.dtype == ring.dtype
+    ):
+        return region  # all inside the image: no ring, and no copy of a block-sized region
     channels = ring.shape[0]
     items = 1 if region is None else region.shape[0]
     out = np.empty((items, channels, bottom - top + 1, right - left + 1), dtype=ring.dtype)
@@ -60,20 +67,31 @@ def window(
 def sample_window(values: Any, x: Any, y: Any, corner: tuple[int, int], mode: str) -> Any:
     """Read ``values`` (B or 1, C, h, w), whose top-left is padded index ``corner``, at pixels
     ``x``, ``y`` (B, H_out, W_out): (B, C, H_out, W_out) in the values' dtype."""
-    batch = x.shape[0]
-    items = np.arange(batch)[:, None, None] if values.shape[0] == batch else 0
+    width = values.shape[-1]
+    # Gathers by flat index into each item's (C, h * w) plane: the same values as
+    # ``values[items, :, rows, cols]``, about twice as fast as numpy's advanced indexing.
+    planes = np.reshape(values, (*values.shape[:2], -1))
+
+    shared = planes.shape[0] != x.shape[0]  # one image item read by every transform
+
+    def gather(flat: Any) -> Any:
+        parts = [
+            np.take(planes[0 if shared else item], flat[item], axis=1)
+            for item in range(flat.shape[0])
+        ]
+        return parts[0][None] if len(parts) == 1 else np.stack(parts)
+
     if mode == "nearest":  # half-way ties to even, as the samplers
         rows = (np.round(y) - corner[0]).astype(np.intp)
         cols = (np.round(x) - corner[1]).astype(np.intp)
-        return np.moveaxis(values[items, :, rows, cols], -1, 1)
+        return gather(rows * width + cols)
     x0, y0 = np.floor(x), np.floor(y)
     fx, fy = x - x0, y - y0  # the fractions, as the samplers' ``x - x0``
-    rows = (y0 - corner[0]).astype(np.intp)
-    cols = (x0 - corner[1]).astype(np.intp)
+    flat = (y0 - corner[0]).astype(np.intp) * width + (x0 - corner[1]).astype(np.intp)
     fx, fy = fx[:, None], fy[:, None]
 
     def read(dy: int, dx: int) -> Any:
-        return np.moveaxis(values[items, :, rows + dy, cols + dx], -1, 1)
+        return gather(flat + (dy * width + dx))
 
     # two lerps along x, one along y, in the samplers' order and rounding
     left = read(0, 0)

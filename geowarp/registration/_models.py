@@ -46,6 +46,13 @@ class Model(Protocol):
     def from_transform(self, initial: Transform, xp: Any) -> Any: ...
 
 
+# the affine columns' factors u = (x, y, 1) as (power of y, power of x); a moment
+# y^i x^j sits at 3 i + j of `AffineModel.products`' nine
+_FACTORS = ((0, 1), (1, 0), (0, 0))
+_SINGLE_MOMENTS = [3 * i + j for i, j in _FACTORS]
+_PAIR_MOMENTS = [3 * (a[0] + b[0]) + a[1] + b[1] for a in _FACTORS for b in _FACTORS]
+
+
 def _flat_columns(columns: list[Any], xp: Any) -> Any:
     # P arrays (B, C, H, W) -> (B, C, H * W, P)
     stacked = xp.stack(columns, axis=-1)
@@ -65,6 +72,49 @@ class AffineModel:
     def columns(self, gx: Any, gy: Any, grid: Any, params: Any, level: Geometry, xp: Any) -> Any:
         x, y = level.xs, level.ys
         return _flat_columns([gx * x, gx * y, gx, gy * x, gy * y, gy], xp)
+
+    def products(
+        self, gx: Any, gy: Any, vectors: list[Any], level: Geometry, xp: Any
+    ) -> tuple[Any, list[Any]]:
+        """``A^T A`` (B, C, 6, 6) and ``A^T v`` (B, C, 6) from image moments, without ``A``.
+
+        Every entry is a sum over pixels of an image (``gx gx``, ``gx gy``,
+        ``gy gy``, ``gx v``, ``gy v``) times a monomial ``y^i x^j`` (i + j <= 2);
+        as ``x`` varies along the width only and ``y`` along the height only,
+        the nine moments of an image are two small matrix products
+        ``Y (image X)``. Equal to ``columns``' products up to float rounding.
+        """
+        ones = xp.ones_like(level.xs)
+        ys = level.ys[:, 0]
+        along_x = xp.stack([ones, level.xs, level.xs * level.xs], axis=-1)  # (W, 3)
+        along_y = xp.stack([xp.ones_like(ys), ys, ys * ys], axis=0)  # (3, H)
+        batch, channels, height, width = gx.shape
+
+        def moments(image: Any) -> Any:  # (B, C, 9): sum of image * y^i x^j at 3 i + j
+            # rows first by reductions (a matrix product with 3 columns is slow on CPUs)
+            sums = [xp.sum(image, axis=-1)]
+            sums += [xp.sum(image * along_x[:, j], axis=-1) for j in (1, 2)]
+            rows = xp.stack(sums, axis=-1)
+            return xp.reshape(along_y @ rows, (batch, channels, 9))
+
+        device = array_device(gx)
+        pairs = xp.asarray(_PAIR_MOMENTS, device=device)
+        single = xp.asarray(_SINGLE_MOMENTS, device=device)
+
+        def block(image: Any) -> Any:  # (B, C, 3, 3): sum of image * u_a * u_b
+            picked = xp.take(moments(image), pairs, axis=-1)
+            return xp.reshape(picked, (batch, channels, 3, 3))
+
+        xx, xy, yy = block(gx * gx), block(gx * gy), block(gy * gy)
+        normal = xp.concat([xp.concat([xx, xy], axis=-1), xp.concat([xy, yy], axis=-1)], axis=-2)
+        out = []
+        for vector in vectors:
+            image = (
+                None if vector is None else xp.reshape(vector, (*vector.shape[:2], height, width))
+            )
+            parts = [g if image is None else g * image for g in (gx, gy)]
+            out.append(xp.concat([xp.take(moments(p), single, axis=-1) for p in parts], axis=-1))
+        return normal, out
 
     def displacement(self, params: Any, step: Any, level: Geometry, xp: Any) -> Any:
         # the largest |a x + b y + c| over the frame [-1, 1]^2 is |a| + |b| + |c|

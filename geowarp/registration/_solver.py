@@ -76,16 +76,42 @@ def _normal_equations(
     # zeroed outside the valid pixels, the image Jacobian's rows vanish there
     gx = sampled[:, channels : 2 * channels, ...] * weight
     gy = sampled[:, 2 * channels :, ...] * weight
-    jacobian = model.columns(gx, gy, grid, params, geometry, xp)  # (B, C, N, P)
-    warped = _flat(sampled[:, :channels, ...], xp)
+    warped = sampled[:, :channels, ...]
     fixed, flat_weight = _flat(level.fixed, xp), _flat(weight, xp)
     if loss == "ncc":
-        return _ncc_equations(jacobian, warped, fixed, flat_weight, count, xp)
-    residual = (warped - fixed) * flat_weight
-    normal = xp.sum(xp.matrix_transpose(jacobian) @ jacobian, axis=1)
-    gradient = xp.sum(xp.matrix_transpose(jacobian) @ residual[..., None], axis=1)[..., 0]
+        images = (warped, fixed, flat_weight)
+        return _ncc_equations(model, (gx, gy, grid, params), geometry, images, count, xp)
+    residual = (_flat(warped, xp) - fixed) * flat_weight
+    normal, (gradient,) = _products(model, (gx, gy, grid, params), [residual], geometry, xp)
     value = xp.sum(residual * residual, axis=(1, 2)) / (channels * count)
-    return value, gradient, normal
+    return value, xp.sum(gradient, axis=1), xp.sum(normal, axis=1)
+
+
+def _products(
+    model: Model, parts: tuple[Any, ...], vectors: list[Any], level: Geometry, xp: Any
+) -> tuple[Any, list[Any]]:
+    """Per channel ``A^T A`` (B, C, P, P) and ``A^T v`` (B, C, P) for each of ``vectors``
+    (B, C, N; None for ones) of the image Jacobian ``A`` (B, C, N, P).
+
+    A family with closed-form moments (`AffineModel.products`) never builds ``A``.
+    """
+    products = getattr(model, "products", None)
+    if products is not None:
+        normal, out = products(parts[0], parts[1], vectors, level, xp)
+        return normal, list(out)
+    gx, gy, grid, params = parts
+    jacobian = model.columns(gx, gy, grid, params, level, xp)  # (B, C, N, P)
+    transposed = xp.matrix_transpose(jacobian)
+    given = [v for v in vectors if v is not None]
+    along: Any = transposed @ xp.stack(given, axis=-1) if given else None
+    out, column = [], 0
+    for vector in vectors:
+        if vector is None:
+            out.append(xp.sum(jacobian, axis=-2))
+        else:
+            out.append(along[..., column])
+            column += 1
+    return transposed @ jacobian, out
 
 
 def _flat(image: Any, xp: Any) -> Any:
@@ -102,7 +128,12 @@ def _standardized(values: Any, weight: Any, count: Any, xp: Any) -> tuple[Any, A
 
 
 def _ncc_equations(
-    jacobian: Any, warped: Any, fixed: Any, weight: Any, count: Any, xp: Any
+    model: Model,
+    parts: tuple[Any, ...],
+    geometry: Geometry,
+    images: tuple[Any, Any, Any],
+    count: Any,
+    xp: Any,
 ) -> tuple[Any, Any, Any]:
     """Gauss-Newton for ``1 - NCC``: the residual of the standardized images.
 
@@ -112,17 +143,18 @@ def _ncc_equations(
     normal matrix reduces to ``(A^T A - n m m^T - n q q^T) / s^2``: no
     (N, P) array beyond ``A`` itself.
     """
+    warped, fixed, weight = images  # (B, C, H, W), (B, C, N), (B, 1, N)
     channels = warped.shape[1]
     n = count[:, None, None]
-    z_warped, deviation = _standardized(warped, weight, n, xp)
+    z_warped, deviation = _standardized(_flat(warped, xp), weight, n, xp)
     z_fixed, _ = _standardized(fixed, weight, n, xp)
     residual = z_warped - z_fixed
-    transposed = xp.matrix_transpose(jacobian)  # (B, C, P, N)
-    products = transposed @ xp.stack([residual, z_warped], axis=-1)  # (B, C, P, 2)
-    along_residual, q = products[..., 0], products[..., 1] / n
-    m = xp.sum(jacobian, axis=-2) / n  # (B, C, P)
+    ata, (along_residual, along_z, ones) = _products(
+        model, parts, [residual, z_warped, None], geometry, xp
+    )
+    q, m = along_z / n, ones / n  # (B, C, P)
     outer = (m[..., :, None] * m[..., None, :] + q[..., :, None] * q[..., None, :]) * n[..., None]
-    normal = (transposed @ jacobian - outer) / (deviation[..., None] ** 2)
+    normal = (ata - outer) / (deviation[..., None] ** 2)
     agreement = n - xp.sum(z_warped * z_fixed, axis=-1, keepdims=True)  # n (1 - NCC)
     gradient = (along_residual - q * agreement) / deviation
     value = xp.sum(residual * residual, axis=(1, 2)) / (2 * channels * count)

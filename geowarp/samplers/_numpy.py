@@ -54,6 +54,86 @@ def nearest(image: Any, grid: Any, fill: Any, *, padding: str, align_corners: bo
 KERNELS: dict[str, Callable[..., Any]] = {"bilinear_sample": bilinear, "nearest_sample": nearest}
 """The kernels by core op name, as in `geowarp.backends.Backend` ``samplers``."""
 
+_CHUNKS: dict[str, Callable[..., None]] = {}  # filled below, by mode
+
+
+def warp_matrix(
+    image: Any,
+    rows: Any,
+    xs: Any,
+    ys: Any,
+    fill: Any,
+    *,
+    mode: str,
+    padding: str,
+    align_corners: bool,
+) -> Any:
+    """`geowarp.warp` by a matrix map, its sampling grid built chunk by chunk, never whole.
+
+    ``rows`` (B or none, R, 3) are the rows the map uses (R = 2 affine, 3
+    projective) and ``xs`` (W_out,), ``ys`` (H_out,) the output's pixel
+    centres, all of the image's dtype. Each chunk's grid is the separable
+    grid's own arithmetic (`geowarp.transforms._matrix_ops`: the same row
+    products, one add per point, and for a homography the same division by
+    ``w``, NaN where the point is not in front), written into the kernel's
+    buffers: the values are the ones ``warp`` samples through a grid, bit
+    for bit, without the grid's memory pass and page faults.
+    """
+    batch, channels = image.shape[:2]
+    out_h, out_w = ys.shape[0], xs.shape[0]
+    out = np.empty((batch, channels, out_h * out_w), dtype=image.dtype)
+    if out.size == 0:
+        return np.reshape(out, (batch, channels, out_h, out_w))
+    rows = rows if rows.ndim == 3 else rows[None, ...]
+    # `_planes`: (B or 1, R, W) and (B or 1, R, H), the same products
+    along_x = rows[..., :, 0:1] * xs + rows[..., :, 2:3]
+    along_y = rows[..., :, 1:2] * ys
+    padded = _padded_planar(image, fill)
+    layout = _Layout(padded.shape, padding, align_corners, image.dtype)
+    flat = np.reshape(padded, (-1,))
+    points = out_h * out_w
+    items = max(1, CHUNK // points)
+    lines = out_h if items > 1 else max(1, min(out_h, CHUNK // out_w))
+    work = _Workspace(min(batch, items) * lines * out_w, image.dtype, layout.index_float)
+    chunk = _CHUNKS[mode]
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        for first in range(0, batch, items):
+            stop = min(batch, first + items)
+            offsets = layout.item_offsets(first, stop)
+            shared = slice(0, 1) if along_x.shape[0] == 1 else slice(first, stop)
+            for top in range(0, out_h, lines):
+                bottom = min(out_h, top + lines)
+                buffers = work.shaped((stop - first, (bottom - top) * out_w))
+                planes = (along_x[shared], along_y[shared, :, top:bottom], rows[shared])
+                _matrix_points(*planes, buffers)
+                part = out[first:stop, :, top * out_w : bottom * out_w]
+                chunk(flat, buffers.x, buffers.y, offsets, layout, part, buffers)
+    return np.reshape(out, (batch, channels, out_h, out_w))
+
+
+def _matrix_points(along_x: Any, along_y: Any, rows: Any, buffers: _Buffers) -> None:
+    """One chunk's grid x and y into ``buffers.x``, ``buffers.y`` (see `warp_matrix`)."""
+    items, lines, width = buffers.x.shape[0], along_y.shape[-1], along_x.shape[-1]
+    shape = (items, lines, width)
+
+    def plane(row: int, into: Any) -> Any:
+        target = np.reshape(into, shape)
+        np.add(along_y[:, row, :, None], along_x[:, row, None, :], out=target)
+        return into
+
+    x, y = plane(0, buffers.x), plane(1, buffers.y)
+    if rows.shape[-2] == 2:
+        return
+    # `_projected_planes`: w where ``w * sign > 0`` (sign of the matrix's centre), else NaN
+    w = plane(2, buffers.first)
+    sign = np.where(rows[:, 2:3, 2:3] < 0, -1.0, 1.0).astype(w.dtype)  # (items or 1, 1, 1)
+    facing = np.reshape(buffers.x0, shape)
+    np.multiply(np.reshape(w, shape), sign, out=facing)
+    behind = np.less_equal(buffers.x0, 0, out=buffers.mask)  # NaN w stays NaN
+    np.copyto(w, np.nan, where=behind)
+    x /= w
+    y /= w
+
 
 def _sample(
     image: Any, grid: Any, fill: Any, padding: str, align_corners: bool, chunk: Callable[..., None]
@@ -106,6 +186,7 @@ class _Workspace:
         self._wide = None if index_float == dtype else np.empty((2, size), dtype=index_float)
         self._index = np.empty(size, dtype=np.intp)
         self._narrow = np.empty(size, dtype=np.int32)
+        self._mask = np.empty(size, dtype=np.bool_)
 
     def shaped(self, shape: tuple[int, ...]) -> _Buffers:
         """Views of the buffers of a chunk of ``shape``."""
@@ -114,7 +195,8 @@ class _Workspace:
         wide = None if self._wide is None else [np.reshape(r[:count], shape) for r in self._wide]
         index = np.reshape(self._index[:count], shape)
         narrow = np.reshape(self._narrow[:count], shape)
-        return _Buffers(x, y, x0, y0, first, second, third, wide, index, narrow)
+        mask = np.reshape(self._mask[:count], shape)
+        return _Buffers(x, y, x0, y0, first, second, third, wide, index, narrow, mask)
 
 
 class _Buffers(NamedTuple):
@@ -128,6 +210,7 @@ class _Buffers(NamedTuple):
     wide: Any  # (x0, y0) in float64 for planes beyond float32's exact integers, else None
     index: Any
     narrow: Any
+    mask: Any
 
 
 def _padded_planar(image: Any, fill: Any) -> Any:
@@ -287,3 +370,6 @@ def _nearest_chunk(
     index = layout.index(buffers, offsets)
     for channel in range(layout.channels):
         np.take(flat[channel * layout.plane :], index, out=out[:, channel], mode="wrap")
+
+
+_CHUNKS.update(bilinear=_bilinear_chunk, nearest=_nearest_chunk)

@@ -12,6 +12,32 @@ For a sampling grid the points and the centres rarely change between calls
 not depend on the source points: `grid_weights` builds them, `GRID_WEIGHTS`
 keeps the last few, and `TPS_GRID` is the product and its VJP. Where the
 weights cannot be cached, the grid is `TPS_APPLY` at the pixel centres.
+
+`GRID_WEIGHTS` is process-wide state, and this is what it does across threads
+and processes:
+
+* One cache per process, never shared: nothing is written to disk or sent
+  between processes. Each ``DistributedDataParallel`` rank, each dataloader
+  worker, each dask worker process builds its own weights on its first
+  spline grid and reuses them from then on (a forked child starts with a
+  copy of its parent's entries, as valid there as the copied arrays they
+  describe).
+* Threads of one process share it. A re-entrant lock guards every read and
+  write of the table (re-entrant because a freed tensor's weak-reference
+  callback may drop its entry inside a locked block); the weights are built
+  outside the lock, so two threads missing the same key at once both build
+  them, get equal arrays, and the later insert wins. Entries are never
+  mutated after insertion, so a thread keeps a valid array even when another
+  evicts it.
+* Keys are by value for arrays in host memory (numpy arrays, CPU tensors:
+  their dtype, shape and bytes), so equal centres hit whatever object holds
+  them; by identity plus version counter for tensors on accelerators, with a
+  weak reference that drops the entry when the tensor is freed and guards
+  against a reused ``id``. Arrays with no key (JAX, TensorFlow, traced or
+  gradient-recording tensors) are never cached: their grid is `TPS_APPLY`.
+* Which entries are cached never changes a result: centres with a key
+  always take the weights path, whether the weights were built now or
+  earlier, in this thread or another.
 """
 
 from __future__ import annotations
