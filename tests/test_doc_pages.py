@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-PAGES = ["getting_started", "conventions", "backends", "gradients", "registration", "stn"]
+PAGES = [
+    "getting_started",
+    "conventions",
+    "backends",
+    "gradients",
+    "registration",
+    "stn",
+    "samplers",
+]
 # a ```python fence, and whether the no-test marker sits on the line(s) right before it
 BLOCK = re.compile(r"(<!--\s*no-test\s*-->\s*\n)?```python\n(.*?)```", re.S)
 
