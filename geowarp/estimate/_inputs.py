@@ -44,6 +44,8 @@ def prepare(
         ("source_points", source_points), ("target_points", target_points), ("weights", weights)
     )
     xp = array_namespace(source, target, weights)
+    if backend_name(xp) == "numpy":  # numpy 2 itself: no compatibility wrappers on a small fit
+        import numpy as xp
     for name, points in (("source_points", source), ("target_points", target)):
         _check_array(points, name, xp)
         if points.ndim < 2 or points.shape[-1] != 2:
@@ -66,7 +68,7 @@ def prepare(
     broadcast_shapes(tuple(source.shape[:-2]), tuple(target.shape[:-2]), *extra)
     if count < minimum:
         return FailedEstimation(f"{label} failed: it needs at least {minimum} points; got {count}")
-    key = (type(source), str(source.dtype), str(target.dtype))
+    key = (type(source), _dtype_key(source.dtype), _dtype_key(target.dtype))
     dtypes = _DTYPES.get(key)
     if dtypes is None or backend_name(xp) == "jax":  # JAX: x64 may be switched at run time
         dtype = _result_dtype(xp, source.dtype, target.dtype)
@@ -85,7 +87,7 @@ def _check_array(array: Any, name: str, xp: Any) -> None:
         raise GeowarpTypeError(f"{name} must be an array or a sequence; got {type(array).__name__}")
     # asked once per array type and dtype (by name: dtypes of two libraries must not
     # meet in one dict); isdtype is slow next to a small fit
-    key = (type(array), str(array.dtype))
+    key = (type(array), _dtype_key(array.dtype))
     real = _REAL.get(key)
     if real is None:
         real = xp.isdtype(array.dtype, ("real floating", "integral"))
@@ -94,10 +96,21 @@ def _check_array(array: Any, name: str, xp: Any) -> None:
         raise GeowarpTypeError(f"{name} must have a real dtype; got {array.dtype}")
 
 
-_REAL: dict[tuple[type, str], bool] = {}
+def _dtype_key(dtype: Any) -> tuple[type, int]:
+    # dtypes of two libraries must not meet in one dict (comparing them can raise), and
+    # str(dtype) is slow next to a small fit: the dtype's type and identity instead. The
+    # caches hold the dtype objects themselves (see _KEPT), so an id is never reused.
+    _KEPT.setdefault(id(dtype), dtype)
+    return (type(dtype), id(dtype))
 
 
-_DTYPES: dict[tuple[type, str, str], tuple[Any, Any]] = {}
+_KEPT: dict[int, Any] = {}
+
+
+_REAL: dict[tuple[type, Any], bool] = {}
+
+
+_DTYPES: dict[tuple[type, Any, Any], tuple[Any, Any]] = {}
 
 
 def _result_dtype(xp: Any, *dtypes: Any) -> Any:
