@@ -17,9 +17,9 @@ import numpy as np
 from .._namespace import device as array_device
 from .._namespace import known_values
 from ..transforms._matrix import Affine, Projective
-from ..transforms._tps import ThinPlateSpline, degenerate_landmarks
+from ..transforms._tps import ThinPlateSpline, degenerate_landmarks, tolerance
 from ._failure import FailedEstimation
-from ._inputs import Points, check_values, prepare, tolerance
+from ._inputs import Points, check_values, prepare
 
 __all__ = ["affine_matrix", "fit_affine", "fit_projective", "fit_tps", "projective_matrix"]
 

@@ -11,7 +11,6 @@ is diagnosed in detail. Under tracing they are skipped (docs/reliability.md).
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,7 @@ import numpy as np
 from .._errors import GeowarpTypeError, GeowarpValueError
 from .._namespace import array_namespace, backend_name, join, known_values
 from .._ops import broadcast_shapes
-from ..transforms._tps import _coinciding
+from ..transforms._tps import coinciding, tolerance
 from ._failure import FailedEstimation
 
 
@@ -124,16 +123,6 @@ def compute_dtype(xp: Any, dtype: Any) -> Any:
     if backend_name(xp) == "jax" and xp.asarray(0.0).dtype != xp.float64:
         return dtype if dtype is not None else xp.float32
     return xp.float64
-
-
-@functools.lru_cache
-def tolerance(dtype: Any) -> float:
-    """Relative nearness under which points coincide or lie on a line: ``sqrt(eps)``.
-
-    ``dtype`` is a numpy dtype; integers are judged as float64.
-    """
-    floating = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
-    return float(np.sqrt(np.finfo(floating).eps))
 
 
 def check_values(
@@ -258,7 +247,7 @@ def _with_duplicates(reason: str, item: Any, used: Any, name: str, tol: float) -
     rows = np.flatnonzero(used)
     values = item[rows]
     spread = float(np.abs(values - values.mean(axis=0)).max())
-    pair = _coinciding(values, tol * spread)
+    pair = coinciding(values, tol * spread)
     if pair is None:
         return reason
     first, second = rows[pair[0]], rows[pair[1]]

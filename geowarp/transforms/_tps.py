@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -393,7 +394,7 @@ def degenerate_landmarks(points: Any, regularization: float, name: str) -> str |
     >>> degenerate_landmarks(np.array([[0.0, 0], [1, 1], [2, 2]]), 0.0, "target")
     'all target lie on one line'
     """
-    tolerance = float(np.sqrt(np.finfo(points.dtype).eps)) if points.dtype.kind == "f" else 1e-8
+    nearness = tolerance(points.dtype)
     batch = points.shape[:-2]
     items = np.reshape(points, (-1, *points.shape[-2:])).astype(np.float64)
     for index, item in enumerate(items):
@@ -405,17 +406,28 @@ def degenerate_landmarks(points: Any, regularization: float, name: str) -> str |
         centred = item - item.mean(axis=0)
         spread = float(np.abs(centred).max())
         if regularization == 0:
-            close = _coinciding(item, tolerance * spread)
+            close = coinciding(item, nearness * spread)
             if close is not None:
                 return f"{name}[{close[0]}] and {name}[{close[1]}] coincide{where}"
         extent = np.linalg.svd(centred, compute_uv=False)
-        if extent[-1] <= tolerance * extent[0] or extent[0] == 0:
+        if extent[-1] <= nearness * extent[0] or extent[0] == 0:
             return f"all {name} lie on one line{where}"
     return None
 
 
-def _coinciding(item: Any, distance: float) -> tuple[int, int] | None:
-    # the first pair of points (i < j) no farther apart than ``distance``
+@functools.lru_cache
+def tolerance(dtype: Any) -> float:
+    """Relative nearness under which points coincide or lie on a line: ``sqrt(eps)``.
+
+    ``dtype`` is a numpy dtype; integers are judged as float64. The one rule of
+    the spline's checks and of `geowarp.estimate`'s.
+    """
+    floating = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
+    return float(np.sqrt(np.finfo(floating).eps))
+
+
+def coinciding(item: Any, distance: float) -> tuple[int, int] | None:
+    """The first pair of points (i < j) of ``item`` (N, 2) no farther apart than ``distance``."""
     order = np.argsort(item[:, 0], kind="stable")
     for position, i in enumerate(order):  # sweep along x: neighbours within ``distance``
         for j in order[position + 1 :]:
