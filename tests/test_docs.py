@@ -27,6 +27,7 @@ MODULES = [
     "geowarp.torch",
     "geowarp.keras",
     "geowarp.dask",
+    "geowarp.datasets",
     "geowarp.demo",
     "geowarp.jax",
     "geowarp.tensorflow",
