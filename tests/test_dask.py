@@ -14,6 +14,7 @@ import geowarp as gw  # noqa: E402
 import geowarp.dask as gwd  # noqa: E402
 from geowarp._errors import GeowarpTypeError, GeowarpValueError  # noqa: E402
 from geowarp.dask._grid import block_grid  # noqa: E402
+from geowarp.transforms import _tps_ops  # noqa: E402
 
 RNG = np.random.default_rng(0)
 IMAGE = RNG.normal(size=(2, 3, 37, 45))
@@ -49,8 +50,28 @@ FAMILIES = {
         np.array([[[2.5, 0.3, 0.1], [0.2, 2.0, 0.0]], [[0.5, 0, 0], [0, 0.5, 0]]])
     ),
 }
-# A spline's grid is a BLAS product whose rounding may depend on the number of points
-EXACT = {"affine", "projective", "composed", "user", "batched"}
+# Splines beyond the matrix families: float32, a batch, many landmarks, regularized,
+# a subclass mapping points its own way (`apply` per point) and one inside a composition
+MANY = RNG.uniform(-1.1, 1.1, (60, 2))
+SPLINES = {
+    "tps-float32": gw.ThinPlateSpline(SOURCE.astype(np.float32), TARGET.astype(np.float32)),
+    "tps-batched": gw.ThinPlateSpline(
+        np.stack([SOURCE, TARGET + RNG.normal(0, 0.1, (7, 2))]), TARGET
+    ),
+    "tps-many": gw.ThinPlateSpline(MANY + RNG.normal(0, 0.02, (60, 2)), MANY, regularization=0.01),
+    "tps-composed": gw.Affine(np.array([[1.2, 0.1, 0.0], [0.0, 0.9, 0.1]]))
+    @ gw.ThinPlateSpline.from_landmarks(SOURCE, TARGET),
+}
+
+
+class OwnGridSpline(gw.ThinPlateSpline):
+    """A spline subclass with the base class's grid: `apply` at every pixel centre."""
+
+    _grid = gw.Transform._grid
+
+
+SPLINES["tps-subclass"] = OwnGridSpline(SOURCE, TARGET)
+EVERY = {**FAMILIES, **SPLINES}
 
 
 @pytest.fixture(autouse=True)
@@ -59,32 +80,46 @@ def _synchronous():
         yield
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.fixture(params=["weights", "mapped"])
+def spline_path(request, monkeypatch):
+    """Both ways a numpy spline grid is computed: through weights, or mapping every point."""
+    if request.param == "mapped":  # what grids with weights over the limit do
+        monkeypatch.setattr(_tps_ops, "WEIGHT_LIMIT", 0)
+    return request.param
+
+
+@pytest.mark.parametrize("family", sorted(EVERY))
 @pytest.mark.parametrize("align_corners", [False, True])
-def test_blocks_of_the_grid_are_the_full_grid(family, align_corners):
-    transform = FAMILIES[family]
+def test_blocks_of_the_grid_are_the_full_grid(family, align_corners, spline_path):
+    transform = EVERY[family]
     shape = (37, 53)
     full = transform.sampling_grid(shape, align_corners=align_corners)
     for top in range(0, 37, 10):
         for left in range(0, 53, 16):
             rows, cols = slice(top, top + 10), slice(left, left + 16)
             block = block_grid(transform, shape, rows, cols, align_corners)
-            expected = full[..., rows, cols, :]
-            if family in EXACT:
-                np.testing.assert_array_equal(block, expected)
-            else:
-                np.testing.assert_allclose(block, expected, rtol=0, atol=1e-13)
+            np.testing.assert_array_equal(block, full[..., rows, cols, :])
+
+
+def test_a_one_point_block_is_the_full_grid(spline_path):
+    transform = FAMILIES["tps"]
+    full = transform.sampling_grid((5, 6))
+    for row in range(5):
+        for col in range(6):
+            block = block_grid(transform, (5, 6), slice(row, row + 1), slice(col, col + 1), False)
+            np.testing.assert_array_equal(block[0, 0], full[row, col])
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 @pytest.mark.parametrize("mode", ["bilinear", "nearest"])
 @pytest.mark.parametrize("padding", ["zeros", "border", "reflection", "constant"])
+@pytest.mark.parametrize("align_corners", [False, True])
 @pytest.mark.parametrize(
-    ("chunks", "out_chunks", "align_corners"),
-    [((1, 2, 10, 16), (9, 13), False), ((2, 3, 37, 15), (20, 33), True)],
+    ("chunks", "out_chunks"),
+    [((1, 2, 10, 16), (9, 13)), ((2, 3, 37, 15), (20, 33))],
     ids=["ragged", "dividing"],
 )
-def test_equal_to_the_in_memory_warp(family, mode, padding, chunks, out_chunks, align_corners):
+def test_equal_to_the_in_memory_warp(family, mode, padding, align_corners, chunks, out_chunks):
     transform = FAMILIES[family]
     fill = [1.0, -2.0, 3.5] if padding == "constant" else None
     settings = {"mode": mode, "padding": padding, "align_corners": align_corners}
@@ -95,10 +130,20 @@ def test_equal_to_the_in_memory_warp(family, mode, padding, chunks, out_chunks, 
     assert out.chunks[1] == image.chunks[1]
     computed = out.compute()
     assert computed.dtype == expected.dtype
-    if family in EXACT:
-        np.testing.assert_array_equal(computed, expected)
-    else:
-        np.testing.assert_allclose(computed, expected, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(computed, expected)
+
+
+@pytest.mark.parametrize("family", sorted(SPLINES))
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+def test_splines_equal_the_in_memory_warp(family, padding, spline_path):
+    transform = SPLINES[family]
+    image = IMAGE.astype(np.float32) if family == "tps-float32" else IMAGE
+    for mode in ("bilinear", "nearest"):
+        settings = {"mode": mode, "padding": padding, "align_corners": mode == "nearest"}
+        expected = gw.warp(image, transform, (40, 33), **settings)
+        dask_image = da.from_array(image, chunks=(1, 2, 10, 16))
+        out = gwd.warp(dask_image, transform, (40, 33), chunks=(9, 11), **settings)
+        np.testing.assert_array_equal(out.compute(), expected)
 
 
 @pytest.mark.parametrize("mode", ["bilinear", "nearest"])
@@ -188,6 +233,11 @@ def test_on_a_distributed_cluster():
     image = da.from_array(IMAGE, chunks=(1, 3, 16, 16))
     transform = FAMILIES["projective"]
     expected = gw.warp(IMAGE, transform, (40, 33), padding="reflection")
+    # Enough landmarks for LAPACK to split the spline's solve between threads here, while
+    # the workers run single-threaded BLAS (dask's nanny sets OPENBLAS_NUM_THREADS=1)
+    landmarks = RNG.uniform(-1, 1, (120, 2))
+    spline = gw.ThinPlateSpline(landmarks + RNG.normal(0, 0.02, (120, 2)), landmarks)
+    expected_spline = gw.warp(IMAGE, spline, (40, 33))
     with (
         distributed.LocalCluster(
             n_workers=2,
@@ -200,4 +250,6 @@ def test_on_a_distributed_cluster():
     ):
         out = gwd.warp(image, transform, (40, 33), chunks=16, padding="reflection")
         computed = client.compute(out).result()
+        computed_spline = client.compute(gwd.warp(image, spline, (40, 33), chunks=16)).result()
     np.testing.assert_array_equal(computed, expected)
+    np.testing.assert_array_equal(computed_spline, expected_spline)

@@ -16,7 +16,13 @@ import pytest
 import geowarp as gw
 from geowarp._ops import content_key
 from geowarp.grid import base_grid
-from geowarp.transforms._tps_ops import GRID_WEIGHTS, GridWeightCache, grid_weights
+from geowarp.transforms._tps_ops import (
+    GRID_WEIGHTS,
+    TPS_GRID,
+    GridWeightCache,
+    grid_weights,
+    maps_points,
+)
 
 SHAPE = (5, 7)
 
@@ -122,6 +128,47 @@ def test_grid_weights_reproduce_apply(rng):
     weights = grid_weights(centres, points, regularization=0.1)
     assert weights.shape == (9, 11)
     np.testing.assert_allclose(weights.T @ source, tps.apply(points), atol=1e-12)
+
+
+def test_numpy_values_do_not_depend_on_the_points_mapped_with_them(rng):
+    """Each point's value is its own fixed sum: alone, in any subset, in any order."""
+    centres = rng.uniform(-1, 1, size=(40, 2))
+    source = centres + 0.05 * rng.normal(size=(3, 40, 2))
+    tps = gw.ThinPlateSpline(source, centres, regularization=0.01)
+    points = rng.uniform(-1.2, 1.2, size=(5000, 2))
+    order = rng.permutation(len(points))
+    weights = grid_weights(centres, points, regularization=0.01)
+    mapped, _ = TPS_GRID.forward(weights, source)
+    applied = tps.apply(points)
+    for subset in (order[:1], order[:7], order[:1000], order):
+        np.testing.assert_array_equal(tps.apply(points[subset]), applied[:, subset])
+        part = grid_weights(centres, points[subset], regularization=0.01)
+        np.testing.assert_array_equal(part, weights[:, subset])
+        np.testing.assert_array_equal(TPS_GRID.forward(part, source)[0], mapped[:, subset])
+
+
+def test_large_numpy_grids_map_their_points(rng, monkeypatch):
+    """Over the weight limit a numpy grid is the spline's map in float64, and nothing is kept."""
+    from geowarp.transforms import _tps_ops
+
+    centres = _centres().astype(np.float32)
+    source = (centres + 0.1 * rng.normal(size=(9, 2))).astype(np.float32)
+    tps = gw.ThinPlateSpline(source, centres)
+    monkeypatch.setattr(_tps_ops, "WEIGHT_LIMIT", SHAPE[0] * SHAPE[1] * 9 * 4 - 1)
+    assert _tps_ops.maps_points(centres, SHAPE[0] * SHAPE[1])
+    grid = tps.sampling_grid(SHAPE)
+    assert grid.dtype == np.float32
+    assert len(GRID_WEIGHTS) == 0
+    precise = gw.ThinPlateSpline(source.astype(np.float64), centres.astype(np.float64))
+    points = np.reshape(base_grid(SHAPE, like=centres), (-1, 2)).astype(np.float64)
+    expected = np.reshape(precise.apply(points), (*SHAPE, 2)).astype(np.float32)
+    np.testing.assert_array_equal(grid, expected)
+
+
+def test_only_numpy_grids_map_their_points(backend):
+    centres = backend.asarray(_centres())
+    assert maps_points(centres, 2**40) == (backend.name == "numpy")
+    assert not maps_points(centres, 1)
 
 
 class _Numpy:

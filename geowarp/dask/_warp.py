@@ -16,7 +16,7 @@ from ..samplers import check_settings
 from ..samplers._sample import _common_batch, _dtypes, _fill
 from ..transforms import Affine, Transform
 from ..transforms._matrix import MatrixTransform
-from ._grid import block_grid
+from ._grid import SplineSolution, block_grid, solve_spline
 from ._kernel import neighbour_span, pixels, sample_window, window
 
 #: Output block size per spatial axis when neither ``chunks`` nor the image sets one.
@@ -36,13 +36,13 @@ def warp(
 ) -> Any:
     """Warp a dask ``image`` by ``transform``, lazily, block by block.
 
-    Equal to ``geowarp.warp(image.compute(), transform, out_shape, ...)``,
-    to the last bit for the matrix families (affine, projective) and for
-    families mapped point by point; the thin-plate spline's grid is a matrix
-    product whose BLAS rounding can depend on how many points it holds, so
-    it agrees to a few units in the last place. Each output block computes
-    only its own part of the sampling grid and reads only the input region
-    its points reach (plus the interpolation neighbours).
+    Equal to ``geowarp.warp(image.compute(), transform, out_shape, ...)``
+    to the last bit, for every family: each output block computes only its
+    own part of the sampling grid, with the operations of the whole grid
+    (a thin-plate spline sums over its landmarks in one fixed order per
+    point, and its small linear system is solved once, here, as
+    `geowarp.warp` solves it), and reads only the input region its points
+    reach (plus the interpolation neighbours).
 
     Parameters
     ----------
@@ -89,10 +89,12 @@ def warp(
     in_shape = (int(image.shape[2]), int(image.shape[3]))
     shape = in_shape if out_shape is None else check_shape(out_shape, "out_shape")
     batch = _common_batch(image.shape[0], transform.batch_shape[0] if transform.batch_shape else 1)
-    probe = block_grid(transform, shape, slice(0, 1), slice(0, 1), align_corners)
+    solved = solve_spline(transform, shape)  # here, once: every block reads the same solution
+    probe = block_grid(transform, shape, slice(0, 1), slice(0, 1), align_corners, solved)
     out_dtype, real, grid_dtype = _dtypes(image.dtype, probe.dtype, mode, np)
     ring = _ring(fill_value, padding, image, real)
     plan = _Plan(transform, in_shape, shape, (mode, padding, align_corners), real, grid_dtype)
+    plan.solved = solved
     plan.out_dtype = out_dtype
     spatial = _out_chunks(chunks, image, shape, in_shape, out_dtype)
     batch_chunks = image.chunks[0] if image.shape[0] == batch else (batch,)
@@ -118,11 +120,12 @@ class _Plan:
         self.mode, self.padding, self.align_corners = settings
         # `geowarp.sample`'s dtypes: the image's working one, the grid's, the output's
         self.real, self.grid_dtype, self.out_dtype = real, grid_dtype, real
+        self.solved: SplineSolution | None = None  # a spline's system, solved once
 
     def pixels(self, items: slice, rows: Any, cols: Any) -> tuple[Any, Any]:
         """Pixel coordinates (B_block, h, w) of output rows/cols for batch ``items``."""
         transform = _items(self.transform, items)
-        grid = block_grid(transform, self.out_shape, rows, cols, self.align_corners)
+        grid = block_grid(transform, self.out_shape, rows, cols, self.align_corners, self.solved)
         grid = np.asarray(grid, dtype=self.grid_dtype)
         if grid.ndim == 3:
             grid = grid[None]

@@ -17,7 +17,7 @@ from .._ops import broadcast_shapes, content_key
 from ..autodiff import call
 from ..grid import check_shape, creation_namespace
 from ._base import Transform, check_points, grid_points
-from ._tps_ops import GRID_WEIGHTS, TPS_APPLY, TPS_GRID
+from ._tps_ops import GRID_WEIGHTS, TPS_APPLY, TPS_GRID, map_points, maps_points
 
 if TYPE_CHECKING:
     from ..estimate import FailedEstimation
@@ -56,8 +56,11 @@ class ThinPlateSpline(Transform, family="tps"):
     control-point buffer), geowarp keeps the weights of the last few grids
     (at most 128 MiB, computed in float64) and rebuilds them only when the
     target points change: by value in host memory, through the tensor's
-    version counter on accelerators. Elsewhere the grid is `apply` at the
-    pixel centres.
+    version counter on accelerators. A numpy grid whose weights would exceed
+    128 MiB maps its pixel centres in float64 instead. Elsewhere the grid is
+    `apply` at the pixel centres. On numpy every sum over the landmarks is
+    taken in one fixed order, so each point's value is the same however many
+    points are mapped with it (`geowarp.dask` relies on it).
 
     Examples
     --------
@@ -325,15 +328,24 @@ class ThinPlateSpline(Transform, family="tps"):
 
     def _grid(self, height: int, width: int, align_corners: bool) -> Any:
         centres = self._target_points
-        weights = GRID_WEIGHTS(
-            centres,
-            lambda: grid_points(height, width, align_corners, centres),
-            ("grid", height, width, align_corners),
-            regularization=self._regularization,
-        )
-        if weights is None:  # not cacheable: the spline at the pixel centres
-            return super()._grid(height, width, align_corners)
-        mapped = call(TPS_GRID, weights, self._source_points)
+
+        def points() -> Any:
+            return grid_points(height, width, align_corners, centres)
+
+        if maps_points(centres, height * width):  # numpy, weights too large to keep
+            mapped = map_points(
+                centres, self._source_points, points(), regularization=self._regularization
+            )
+        else:
+            weights = GRID_WEIGHTS(
+                centres,
+                points,
+                ("grid", height, width, align_corners),
+                regularization=self._regularization,
+            )
+            if weights is None:  # not cacheable: the spline at the pixel centres
+                return super()._grid(height, width, align_corners)
+            mapped = call(TPS_GRID, weights, self._source_points)
         return self.xp.reshape(mapped, (*mapped.shape[:-2], height, width, 2))
 
     def inverse(self) -> Transform:

@@ -13,6 +13,14 @@ not depend on the source points: `grid_weights` builds them, `GRID_WEIGHTS`
 keeps the last few, and `TPS_GRID` is the product and its VJP. Where the
 weights cannot be cached, the grid is `TPS_APPLY` at the pixel centres.
 
+On numpy arrays the three sums over the basis (the point map, the weights
+and the grid read through them) are `geowarp.transforms._tps_numpy`'s, taken
+term by term in a fixed order instead of by BLAS: a point's value then never
+depends on how many points are mapped with it, so a chunk of a grid is the
+whole grid's, bit for bit. A numpy grid whose weights would not fit the cache
+(`WEIGHT_LIMIT`) maps its points (`map_points`): building weights costs K
+times more than mapping the points once.
+
 `GRID_WEIGHTS` is process-wide state, and this is what it does across threads
 and processes:
 
@@ -50,10 +58,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from .._namespace import array_namespace
+from .._namespace import array_namespace, backend_name
 from .._namespace import device as array_device
 from .._ops import content_key, matmul_shared, matmul_shared_right, solve, sum_to_shape
 from ..autodiff import Op
+from . import _tps_numpy
+
+#: Bytes of weights `GRID_WEIGHTS` keeps; a numpy grid needing more maps its points.
+WEIGHT_LIMIT = 2**27
 
 
 def _squared_distances(points: Any, centres: Any, xp: Any) -> Any:
@@ -124,19 +136,33 @@ def system_matrix(centres: Any, regularization: float) -> Any:
     return xp.concat([top, bottom], axis=-2)
 
 
+def spline_coefficients(centres: Any, source: Any, regularization: float) -> Any:
+    """The spline's coefficients ``[w; a]`` (..., K + 3, 2): one solve with the system matrix."""
+    xp = array_namespace(centres, source)
+    system = system_matrix(centres, regularization)
+    zeros = xp.zeros_like(source[..., :3, :])  # shape from a slice: works for unknown batches
+    return solve(system, xp.concat([source, zeros], axis=-2), xp)
+
+
 def tps_forward(
     centres: Any, source: Any, points: Any, *, regularization: float
 ) -> tuple[Any, tuple[Any, ...]]:
     """Map ``points`` (..., N, 2) by the spline taking ``centres`` (..., K, 2) to ``source``."""
     xp = array_namespace(centres, source, points)
-    system = system_matrix(centres, regularization)
-    zeros = xp.zeros_like(source[..., :3, :])  # shape from a slice: works for unknown batches
-    coefficients = solve(system, xp.concat([source, zeros], axis=-2), xp)
+    coefficients = spline_coefficients(centres, source, regularization)
+    mapped, basis = _map(coefficients, centres, points, xp)
+    return mapped, (centres, source, points, coefficients, basis)
+
+
+def _map(coefficients: Any, centres: Any, points: Any, xp: Any) -> tuple[Any, Any]:
+    """The map of ``points`` by the spline of ``coefficients``, and its basis (None on numpy)."""
+    if _is_numpy(xp):  # a fixed sum per point; the VJP builds the basis if it needs it
+        return _tps_numpy.spline_points(coefficients, centres, points), None
     # Shared kernel centres and points (an STN's control grid and its output grid):
     # the (N, K + 3) basis [U | 1 | x | y] is built once for the whole batch, used
     # in one matrix product and kept for the VJP.
     basis = _basis(points, centres, xp)
-    return matmul_shared(basis, coefficients, xp), (centres, source, points, coefficients, basis)
+    return matmul_shared(basis, coefficients, xp), basis
 
 
 def tps_vjp(
@@ -152,6 +178,8 @@ def tps_vjp(
     count = centres.shape[-2]
     d_source = d_points = None
     if needs[1]:
+        if basis is None:  # numpy's forward keeps no basis
+            basis = _basis(points, centres, xp)
         d_coefficients = matmul_shared(basis, cotangent, xp, transpose_left=True)
         system = system_matrix(centres, regularization)
         d_source = solve(system, d_coefficients, xp)[..., :count, :]
@@ -170,25 +198,35 @@ def tps_vjp(
 TPS_APPLY = Op("tps_apply", tps_forward, tps_vjp)
 
 
-def grid_weights(centres: Any, points: Any, *, regularization: float) -> Any:
-    """Weights ``W`` (..., K, N): ``W^T @ source`` is the spline's map of ``points`` (..., N, 2).
-
-    ``W^T = [U(points, centres) | 1 | x | y] @ inv(L)[:, :K]``, from one solve
-    with the system matrix; it depends on the centres and the points only.
-    Stored (K, N), row-major, so the map is one product with a long last axis.
-    """
-    xp = array_namespace(centres, points)
+def weight_columns(centres: Any, regularization: float) -> Any:
+    """``inv(L)[:, :K]`` (..., K + 3, K): the columns of inv(L) that meet the source points."""
+    xp = array_namespace(centres)
     count = centres.shape[-2]
     system = system_matrix(centres, regularization)
     device = array_device(centres)
-    selector = xp.concat(  # [I_K; 0]: the columns of inv(L) that meet the source points
+    selector = xp.concat(  # [I_K; 0]
         [
             xp.eye(count, dtype=centres.dtype, device=device),
             xp.zeros((3, count), dtype=centres.dtype, device=device),
         ],
         axis=-2,
     )
-    columns = solve(system, xp.broadcast_to(selector, (*system.shape[:-1], count)), xp)
+    return solve(system, xp.broadcast_to(selector, (*system.shape[:-1], count)), xp)
+
+
+def grid_weights(centres: Any, points: Any, *, regularization: float, columns: Any = None) -> Any:
+    """Weights ``W`` (..., K, N): ``W^T @ source`` is the spline's map of ``points`` (..., N, 2).
+
+    ``W^T = [U(points, centres) | 1 | x | y] @ inv(L)[:, :K]``, from one solve
+    with the system matrix (`weight_columns`, or ``columns`` when given); it
+    depends on the centres and the points only. Stored (K, N), row-major, so
+    the map is one product with a long last axis.
+    """
+    xp = array_namespace(centres, points)
+    if columns is None:
+        columns = weight_columns(centres, regularization)
+    if _is_numpy(xp):
+        return _tps_numpy.spline_weights(columns, centres, points)
     return xp.matrix_transpose(columns) @ xp.matrix_transpose(_basis(points, centres, xp))
 
 
@@ -199,6 +237,8 @@ def grid_forward(weights: Any, source: Any) -> tuple[Any, tuple[Any, ...]]:
     one product with the shared weights) and returned as their (..., N, 2) view.
     """
     xp = array_namespace(weights, source)
+    if _is_numpy(xp):
+        return _tps_numpy.weighted_sum(weights, source), (weights, source)
     planes = matmul_shared_right(xp.matrix_transpose(source), weights, xp)
     return xp.matrix_transpose(planes), (weights, source)
 
@@ -223,6 +263,45 @@ def grid_vjp(
 TPS_GRID = Op("tps_grid", grid_forward, grid_vjp)
 
 
+def maps_points(centres: Any, count: int) -> bool:
+    """Whether a spline grid of ``count`` points maps them (`map_points`) instead of using weights.
+
+    Only numpy's, and only where the weights (K per point, in the centres'
+    dtype, per batch item of the centres) would exceed `WEIGHT_LIMIT`: never
+    kept, they would be built on every call, at K times the cost of mapping
+    the points. Other libraries keep BLAS's products and their weights path.
+    A rule on shapes alone, so every chunk of a grid follows the whole grid's.
+    """
+    if not _is_numpy(array_namespace(centres)):
+        return False
+    per_point = math.prod(centres.shape[:-1]) * centres.dtype.itemsize
+    return per_point * count > WEIGHT_LIMIT
+
+
+def map_points(
+    centres: Any, source: Any, points: Any, *, regularization: float, coefficients: Any = None
+) -> Any:
+    """The spline's map of ``points`` (..., N, 2), computed in the working dtype (float64).
+
+    As precise as the weights path: the small system is solved in float64
+    (or ``coefficients`` (..., K + 3, 2), its solution, are given), and the
+    result comes back in the spline's dtype.
+    """
+    xp = array_namespace(centres, source, points)
+    dtype = xp.result_type(centres.dtype, source.dtype)
+    precise = xp.astype(centres, _working_dtype(centres, xp), copy=False)
+    if coefficients is None:
+        precise_source = xp.astype(source, precise.dtype, copy=False)
+        coefficients = spline_coefficients(precise, precise_source, regularization)
+    mapped, _ = _map(coefficients, precise, xp.astype(points, precise.dtype, copy=False), xp)
+    return xp.astype(mapped, dtype, copy=False)
+
+
+def _is_numpy(xp: Any) -> bool:
+    # numpy has no backend to ask: its fixed-order sums live in `_tps_numpy`
+    return backend_name(xp) == "numpy"
+
+
 class GridWeightCache:
     """The `grid_weights` of recent sampling grids, for centres that come again unchanged.
 
@@ -237,7 +316,7 @@ class GridWeightCache:
     first out.
     """
 
-    def __init__(self, max_entries: int = 8, max_bytes: int = 2**27) -> None:
+    def __init__(self, max_entries: int = 8, max_bytes: int = WEIGHT_LIMIT) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         # key -> (weak reference for identity keys, weights, bytes)
