@@ -25,8 +25,9 @@ forward map from their first argument to their second, so each gets
 The batched rows fit 1,000 problems in one call (peers without a batch API
 loop); the figure is the median time of one call divided by the number of
 problems. The single rows fit one problem. Within a case the peers are
-interleaved in rotating order over the rounds, and medians are taken after a
-warm-up round. Threads: every library runs single-threaded (BLAS through
+interleaved: every round calls each once, in an order shuffled per round
+(seeded; see `time_interleaved`), and medians are taken after a warm-up
+round. Threads: every library runs single-threaded (BLAS through
 ``OPENBLAS_NUM_THREADS=1`` and ``OMP_NUM_THREADS=1`` set before numpy loads,
 ``torch.set_num_threads(1)``, ``cv2.setNumThreads(1)``): on a shared 2-core
 machine, threaded BLAS beside PyTorch's thread pool made scikit-image's
@@ -44,6 +45,7 @@ import datetime
 import json
 import os
 import platform
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -130,13 +132,21 @@ def _peer_calls(
     return calls
 
 
-def time_interleaved(calls: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
-    """Median seconds per call of each entry, the entries interleaved in rotating order."""
+def time_interleaved(
+    calls: dict[str, Callable[[], Any]], rounds: int, seed: int = 0
+) -> dict[str, float]:
+    """Median seconds per call of each entry, the entries interleaved in a shuffled order.
+
+    Every round calls each entry once, in an order shuffled afresh (seeded), so
+    each entry follows each other one about equally often: a call made right
+    after a heavy one (kornia's) runs slower, whoever makes it, and a fixed
+    rotation put the same entry after it in most rounds.
+    """
     names = list(calls)
     times: dict[str, list[float]] = {name: [] for name in names}
+    order = random.Random(seed)
     for round_index in range(rounds + 1):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
+        for name in order.sample(names, len(names)):
             start = time.perf_counter()
             calls[name]()
             if round_index:  # round 0 warms up
@@ -174,6 +184,7 @@ def run(quick: bool, results_dir: Path) -> dict[str, Any]:
     except ImportError:
         pass
     batch, rounds = (100, 3) if quick else (1000, 15)
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     rows = []
     for family in ("projective", "affine"):
         for label, size, repeats in (("batched", batch, rounds), ("single", 1, 20 * rounds)):
@@ -194,6 +205,10 @@ def run(quick: bool, results_dir: Path) -> dict[str, Any]:
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, Python "
         f"{platform.python_version()}",
         "quick": quick,
+        "load average": {
+            "start": load_at_start,
+            "end": [round(x, 2) for x in os.getloadavg()],
+        },
         "points per problem": 50,
         "rows": rows,
         "checks": {
@@ -213,8 +228,10 @@ def markdown(results: dict[str, Any]) -> str:
         "# Estimation from 50 point correspondences",
         "",
         f"{results['date']}, {results['machine']}; `python benchmarks/bench_estimate.py`"
-        f"{' --quick' if results['quick'] else ''}. Median milliseconds per problem; see the",
-        "script's docstring for how each peer gets the same problem.",
+        f"{' --quick' if results['quick'] else ''}; load average "
+        f"{results['load average']['start']} at start, {results['load average']['end']} at end.",
+        "Median milliseconds per problem; see the script's docstring for how each peer gets the",
+        "same problem.",
         "",
     ]
     for family in ("projective", "affine"):

@@ -77,6 +77,36 @@ def test_a_batch_equals_the_fits_one_at_a_time(backend, rng, family):
 
 
 @pytest.mark.parametrize("family", ["affine", "projective"])
+def test_batch_shapes_broadcast(backend, rng, family):
+    # one point set (or set of weights) shared by a batch of the other
+    cls, matrix = FAMILIES[family]
+    target = _points(rng, 3, 12)
+    source = cls(matrix).apply(target) + rng.normal(0, 0.02, target.shape)
+    weights = rng.uniform(0.5, 2.0, (4, 1, 12))
+    cases = [(source[:1], target, None), (source, target[1], None), (source, target, weights)]
+    for source_points, target_points, weights_or_none in cases:
+        arrays = [backend.asarray(source_points), backend.asarray(target_points)]
+        if weights_or_none is not None:
+            arrays.append(backend.asarray(weights_or_none))
+        fit = backend.to_numpy(cls.from_estimate(*arrays).matrix)
+        shape = np.broadcast_shapes(
+            source_points.shape[:-2],
+            target_points.shape[:-2],
+            () if weights_or_none is None else weights_or_none.shape[:-1],
+        )
+        assert fit.shape[:-2] == shape
+        for index in np.ndindex(shape):
+            one = cls.from_estimate(
+                np.broadcast_to(source_points, (*shape, 12, 2))[index],
+                np.broadcast_to(target_points, (*shape, 12, 2))[index],
+                None
+                if weights_or_none is None
+                else np.broadcast_to(weights_or_none, (*shape, 12))[index],
+            ).matrix
+            np.testing.assert_allclose(fit[index], one, atol=1e-10)
+
+
+@pytest.mark.parametrize("family", ["affine", "projective"])
 def test_weights(rng, family):
     cls, matrix = FAMILIES[family]
     target = _points(rng, 12)

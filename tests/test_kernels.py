@@ -219,3 +219,38 @@ def test_numpy_matrix_warp_falls_back_where_it_does_not_apply(rng, monkeypatch):
     gw.warp(image, transform, native=False)
     gw.warp(image, transform, padding="constant", fill_value=np.array([0.5]))
     gw.warp(image[:1], gw.Affine(np.stack([np.eye(3)[:2]] * 2)))  # a shared image
+
+
+# --------------------------------------------------------------------------- threads and rows
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("chunk", [40, 2**15])
+def test_row_buffers_change_no_value(rng, monkeypatch, mode, chunk):
+    # rows of 16 or more values run with 16-value ufunc buffers (ROW_BUFFER) here
+    monkeypatch.setattr(_numpy, "ROW_BUFFER", 16)
+    monkeypatch.setattr(_numpy, "CHUNK", chunk)
+    monkeypatch.setattr(_WARP, "MIN_POINTS", 1)
+    image = rng.normal(size=(3, 2, 9, 21)).astype("float32")
+    _same(image, _grid(rng, (3, 5, 17, 2), "float32"), mode=mode)
+    for family in ("affine", "projective"):
+        transform = _matrix_transform(rng, family, (3,), "float32")
+        grid = transform.sampling_grid((6, 18))
+        expected = gw.sample(image, grid, mode=mode)
+        np.testing.assert_array_equal(gw.warp(image, transform, (6, 18), mode=mode), expected)
+    assert np.getbufsize() == 8192  # restored
+
+
+@pytest.mark.parametrize("value", [3e38, np.inf, np.nan])
+def test_affine_warps_with_overflowing_or_non_finite_matrices(rng, monkeypatch, value):
+    # finite planes may sum to inf (no NaN search then); NaN or inf planes are searched
+    monkeypatch.setattr(_WARP, "MIN_POINTS", 1)
+    image = rng.normal(size=(2, 1, 7, 9)).astype("float32")
+    matrix = (np.eye(3)[:2] + rng.normal(scale=0.3, size=(2, 2, 3))).astype("float32")
+    matrix[0, :, :2] = np.float32(value)  # 3e38 x + 3e38 y: beyond float32 near the corners
+    matrix[1, 0, 2] = np.float32(value)
+    transform = gw.Affine(matrix)
+    with np.errstate(invalid="ignore", over="ignore"):  # both grids' inf * 0 and overflow
+        expected = gw.sample(image, transform.sampling_grid((5, 8)))
+        found = gw.warp(image, transform, (5, 8))
+    np.testing.assert_array_equal(found, expected)

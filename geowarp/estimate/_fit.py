@@ -25,7 +25,14 @@ __all__ = ["affine_matrix", "fit_affine", "fit_projective", "fit_tps", "projecti
 
 
 def _weighted(points: Any, weights: Any, xp: Any) -> tuple[Any, Any]:
-    """``weights`` as (..., N, 1) (ones when None) and their sum (..., 1, 1)."""
+    """``weights`` as (..., N, 1) (ones when None) and their sum (..., 1, 1).
+
+    Without weights the sum is the count N, a Python int where it is known:
+    dividing by it is the same division, one array operation fewer.
+    """
+    count = points.shape[-2]
+    if weights is None and isinstance(count, int):
+        return xp.ones_like(points[..., :1]), count
     column = xp.ones_like(points[..., :1]) if weights is None else weights[..., None]
     return column, xp.sum(column, axis=-2, keepdims=True)
 
@@ -86,12 +93,12 @@ def projective_matrix(source: Any, target: Any, weights: Any, xp: Any) -> tuple[
     eigenvalue near 0: the points do not determine the homography) and the
     unit-norm homography between the normalized points (..., 3, 3).
     """
+    source, target, weights = _broadcast(source, target, weights, xp)
     weight, total = _weighted(target, weights, xp)
-    source_frame, target_frame = (
-        _normalize(source, weight, total, xp),
-        _normalize(target, weight, total, xp),
-    )
-    system = _dlt_system(source_frame[0], target_frame[0], weight, xp)
+    source_frame = _normalize(source, weight, total, xp)
+    target_frame = _normalize(target, weight, total, xp)
+    unit = weights is None  # every weight 1: no products with them
+    system = _dlt_system(source_frame[0], target_frame[0], weight, unit, xp)
     eigenvalues, eigenvectors = xp.linalg.eigh(system)
     h = eigenvectors[..., :, 0]
     normalized = xp.reshape(h, (*h.shape[:-1], 3, 3))  # row by row
@@ -99,18 +106,34 @@ def projective_matrix(source: Any, target: Any, weights: Any, xp: Any) -> tuple[
     return matrix, eigenvalues, normalized
 
 
-def _dlt_system(source: Any, target: Any, weight: Any, xp: Any) -> Any:
+def _broadcast(source: Any, target: Any, weights: Any, xp: Any) -> tuple[Any, Any, Any]:
+    """The points (..., N, 2) and weights (..., N) broadcast to one batch shape."""
+    batch = tuple(target.shape[:-2])
+    weights_batch = batch if weights is None else tuple(weights.shape[:-1])
+    if tuple(source.shape[:-2]) == batch and weights_batch == batch:
+        return source, target, weights
+    # adding zeros broadcasts by the standard's rules, sizes unknown while tracing
+    # included, and keeps every value
+    zeros = xp.zeros_like(source[..., :1]) + xp.zeros_like(target[..., :1])
+    if weights is not None:
+        zeros = zeros + xp.zeros_like(weights[..., None])
+    return source + zeros, target + zeros, None if weights is None else weights + zeros[..., 0]
+
+
+def _dlt_system(source: Any, target: Any, weight: Any, unit: bool, xp: Any) -> Any:
     """``A^T W A`` (..., 9, 9) of the DLT, whose rows are ``[p, 0, -u p]`` and ``[0, p, -v p]``.
 
     It is made of four weighted moment matrices of ``p = (x, y, 1)``: ``sum w p
     p^T`` times 1, -u, -v and u^2 + v^2. Each has six distinct entries, so all
     of them are one (4, N) @ (N, 6) product, spread into the 9x9 by one gather
     (no (2N, 9) matrix A, no small broadcast products, which numpy runs slowly).
+    ``unit`` says every weight is 1: multiplying by it would change nothing.
     """
     x, y = target[..., 0:1], target[..., 1:2]
     u, v = source[..., 0:1], source[..., 1:2]
     pairs = xp.concat([x * x, x * y, x, y * y, y, xp.ones_like(x)], axis=-1)  # (..., N, 6)
-    factors = xp.concat([weight, weight * u, weight * v, weight * (u * u + v * v)], axis=-1)
+    factors = [u, v, u * u + v * v]
+    factors = xp.concat([weight, *(f if unit else weight * f for f in factors)], axis=-1)
     moments = xp.matrix_transpose(factors) @ pairs  # (..., 4, 6)
     flat = xp.reshape(moments, (*moments.shape[:-2], 24))
     flat = xp.concat([flat, xp.zeros_like(flat[..., :1])], axis=-1)  # entry 24: a zero block

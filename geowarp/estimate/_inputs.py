@@ -11,8 +11,7 @@ is diagnosed in detail. Under tracing they are skipped (docs/reliability.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,8 +22,7 @@ from ..transforms._tps import coinciding, tolerance
 from ._failure import FailedEstimation
 
 
-@dataclass(frozen=True)
-class Points:
+class Points(NamedTuple):
     """Checked correspondences, cast to the dtype the fit computes in."""
 
     xp: Any
@@ -63,8 +61,7 @@ def prepare(
             f"{label} failed: source_points has {source.shape[-2]} points but target_points "
             f"has {count}; they must correspond one to one"
         )
-    extra = () if weights is None else (tuple(weights.shape[:-1]),)
-    broadcast_shapes(tuple(source.shape[:-2]), tuple(target.shape[:-2]), *extra)
+    _batch_shape(source, target, weights)  # raises where the batch shapes do not broadcast
     if count < minimum:
         return FailedEstimation(f"{label} failed: it needs at least {minimum} points; got {count}")
     key = (type(source), _dtype_key(source.dtype), _dtype_key(target.dtype))
@@ -73,12 +70,25 @@ def prepare(
         dtype = _result_dtype(xp, source.dtype, target.dtype)
         dtypes = _DTYPES[key] = (dtype, compute_dtype(xp, dtype))
     dtype, wide = dtypes
-    arrays = (source, target, weights)
-    cast = [None if a is None else xp.astype(a, wide, copy=False) for a in arrays]
-    known = [None if a is None else known_values(a) for a in arrays]
-    unknown = any(k is None for k, a in zip(known, arrays, strict=True) if a is not None)
-    values = None if unknown else (known[0], known[1], known[2])
-    return Points(xp, cast[0], cast[1], cast[2], dtype, values)
+    known = (known_values(source), known_values(target))
+    values = None
+    if known[0] is not None and known[1] is not None:
+        known_weights = None if weights is None else known_values(weights)
+        if weights is None or known_weights is not None:
+            values = (known[0], known[1], known_weights)
+    source, target = xp.astype(source, wide, copy=False), xp.astype(target, wide, copy=False)
+    if weights is not None:
+        weights = xp.astype(weights, wide, copy=False)
+    return Points(xp, source, target, weights, dtype, values)
+
+
+def _batch_shape(source: Any, target: Any, weights: Any) -> tuple[Any, ...]:
+    """The broadcast batch shape of the points (..., N, 2) and weights (..., N)."""
+    batch = tuple(source.shape[:-2])
+    others = [tuple(target.shape[:-2])] + ([] if weights is None else [tuple(weights.shape[:-1])])
+    if all(shape == batch for shape in others):  # the usual case: nothing to broadcast
+        return batch
+    return broadcast_shapes(batch, *others)
 
 
 def _check_array(array: Any, name: str, xp: Any) -> None:
@@ -144,28 +154,28 @@ def check_values(
             f"weights must be finite and non-negative; weights[{', '.join(map(str, bad))}] "
             f"is {weights[tuple(bad)]!r}"
         )
-    tol = tolerance(np.result_type(source.dtype, target.dtype))
-    batch = broadcast_shapes(source.shape[:-2], target.shape[:-2], *_weights_batch(weights))
+    batch = _batch_shape(source, target, weights)
     count = target.shape[-2]
-    source, target = (_items(values, (*batch, count, 2)) for values in (source, target))
-    used = np.ones((len(target), count), dtype=bool)
-    if weights is not None:
-        used = np.broadcast_to(weights > 0, (*batch, count)).reshape(-1, count)
     for name, values in (("source_points", source), ("target_points", target)):
         if not np.isfinite(values).all():
+            values = _items(values, (*batch, count, 2))
             item, row = np.argwhere(~np.isfinite(values).all(axis=-1))[0]
             return _failed(label, f"{name}[{row}] is not finite", item, batch)
-    enough = used.sum(axis=-1) >= minimum
-    if not enough.all():
-        item = int(np.flatnonzero(~enough)[0])
-        return _failed(
-            label,
-            f"only {used[item].sum()} points have a positive weight; it needs {minimum}",
-            item,
-            batch,
-        )
+    used = None  # (items, N): the points with a positive weight; None: all of them
+    if weights is not None:
+        used = np.broadcast_to(weights > 0, (*batch, count)).reshape(-1, count)
+        enough = used.sum(axis=-1) >= minimum
+        if not enough.all():
+            item = int(np.flatnonzero(~enough)[0])
+            return _too_few(label, int(used[item].sum()), minimum, item, batch)
+    elif count < minimum:  # `prepare` refuses these first, in its own words
+        return _too_few(label, count, minimum, 0, batch)
     if not geometry:
         return None
+    tol = tolerance(np.result_type(source.dtype, target.dtype))
+    source, target = (_items(values, (*batch, count, 2)) for values in (source, target))
+    if used is None:
+        used = np.ones((len(target), count), dtype=bool)
     return _check_geometry(source, target, used, label, general_position, batch, tol)
 
 
@@ -174,10 +184,6 @@ def _items(values: Any, shape: tuple[int, ...]) -> Any:
     if values.shape != shape:
         values = np.broadcast_to(values, shape)
     return values.reshape(-1, *shape[-2:]).astype(np.float64, copy=False)
-
-
-def _weights_batch(weights: Any) -> tuple[tuple[int, ...], ...]:
-    return () if weights is None else (weights.shape[:-1],)
 
 
 def _check_geometry(
@@ -252,6 +258,11 @@ def _with_duplicates(reason: str, item: Any, used: Any, name: str, tol: float) -
         return reason
     first, second = rows[pair[0]], rows[pair[1]]
     return f"{reason}; {name}[{first}] and {name}[{second}] coincide"
+
+
+def _too_few(label: str, found: int, minimum: int, item: int, batch: Any) -> FailedEstimation:
+    reason = f"only {found} points have a positive weight; it needs {minimum}"
+    return _failed(label, reason, item, batch)
 
 
 def _failed(label: str, reason: str, item: int, batch: Any) -> FailedEstimation:
