@@ -133,8 +133,10 @@ def test_equal_to_the_in_memory_warp(family, mode, padding, align_corners, chunk
     np.testing.assert_array_equal(computed, expected)
 
 
+# The plain spline runs every padding in test_equal_to_the_in_memory_warp; its
+# variants here need only one, and reflection folds the most points back.
 @pytest.mark.parametrize("family", sorted(SPLINES))
-@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("padding", ["reflection"])
 def test_splines_equal_the_in_memory_warp(family, padding, spline_path):
     transform = SPLINES[family]
     image = IMAGE.astype(np.float32) if family == "tps-float32" else IMAGE
