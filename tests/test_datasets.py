@@ -151,6 +151,26 @@ class TestLoadMnist:
         assert datasets.default_cache_dir() == tmp_path / "xdg" / "geowarp"
 
 
+class TestFashionMnist:
+    def test_reads_the_folder_it_is_given(self, tmp_path):
+        images, labels = _digits()
+        _idx(images, tmp_path / "train-images-idx3-ubyte.gz", True)
+        _idx(labels, tmp_path / "train-labels-idx1-ubyte.gz", True)
+        got, got_labels = datasets.load_fashion_mnist(tmp_path)
+        np.testing.assert_array_equal(got * 255, images)
+        np.testing.assert_array_equal(got_labels, labels)
+
+    def test_default_is_debians_folder(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(_mnist, "_FASHION_FOLDER", tmp_path / "absent")
+        with pytest.raises(gw.GeowarpError, match="apt install dataset-fashion-mnist"):
+            datasets.load_fashion_mnist()
+        images, labels = _digits()
+        (tmp_path / "absent").mkdir()
+        _idx(images, tmp_path / "absent" / "t10k-images-idx3-ubyte.gz", True)
+        _idx(labels, tmp_path / "absent" / "t10k-labels-idx1-ubyte.gz", True)
+        np.testing.assert_array_equal(datasets.load_fashion_mnist()[1], labels)
+
+
 class TestStratifiedSplit:
     def test_shares_sizes_and_disjointness(self):
         labels = np.random.default_rng(0).choice(10, 1000, p=np.linspace(1, 2, 10) / 15)

