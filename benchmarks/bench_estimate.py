@@ -45,9 +45,6 @@ import datetime
 import json
 import os
 import platform
-import random
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,6 +52,7 @@ from typing import Any
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")  # before numpy loads its BLAS; see the docstring
 
+import _timing  # noqa: E402
 import numpy as np  # noqa: E402
 
 import geowarp as gw  # noqa: E402
@@ -140,18 +138,10 @@ def time_interleaved(
     Every round calls each entry once, in an order shuffled afresh (seeded), so
     each entry follows each other one about equally often: a call made right
     after a heavy one (kornia's) runs slower, whoever makes it, and a fixed
-    rotation put the same entry after it in most rounds.
+    rotation put the same entry after it in most rounds. One warm-up round.
     """
-    names = list(calls)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    order = random.Random(seed)
-    for round_index in range(rounds + 1):
-        for name in order.sample(names, len(names)):
-            start = time.perf_counter()
-            calls[name]()
-            if round_index:  # round 0 warms up
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    timings = _timing.time_interleaved(calls, rounds, 1, shuffle_seed=seed)
+    return {name: timing.median / 1e3 for name, timing in timings.items()}
 
 
 def check(family: str, source: np.ndarray, target: np.ndarray) -> dict[str, float]:

@@ -10,7 +10,7 @@ Everything runs in one process, float32, with the libraries' default thread
 counts. Within a case the peers are interleaved: every round calls each one
 once, and the reported figure is the median over the rounds after the warm-up
 ones. The torch cases rotate the order (`bench_warp.time_interleaved`); the
-numpy cases shuffle it afresh every round (`time_shuffled`, seeded), because
+numpy cases shuffle it afresh every round (``shuffle_seed``, seeded), because
 there a call runs 10-30% slower right after cv2's (whose worker threads are
 still busy) or after the portable path's (cold caches), and a rotation put
 the same peer after the same one in most rounds.
@@ -65,10 +65,7 @@ import datetime
 import json
 import os
 import platform
-import random
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -81,7 +78,6 @@ from bench_warp import (
     FWD_BWD,
     Case,
     Peer,
-    Timing,
     _forward_backward_call,
     _forward_call,
     _max_abs,
@@ -147,26 +143,6 @@ def cv2_warp(
     return out
 
 
-def time_shuffled(
-    fns: dict[str, Callable[[], object]], repeats: int, warmup: int, seed: int = 0
-) -> dict[str, Timing]:
-    """`bench_warp.time_interleaved` with the order of every round shuffled (seeded)."""
-    names = list(fns)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    order = random.Random(seed)
-    for round_index in range(warmup + repeats):
-        for name in order.sample(names, len(names)):
-            start = time.perf_counter()
-            fns[name]()
-            elapsed = time.perf_counter() - start
-            if round_index >= warmup:
-                samples[name].append(elapsed)
-    return {
-        name: Timing(1e3 * statistics.median(values), 1e3 * min(values))
-        for name, values in samples.items()
-    }
-
-
 def bench_numpy_case(case: Case, repeats: int, warmup: int) -> dict[str, Any]:
     """Forward medians (ms) and output checks of gw, gw portable and cv2.remap."""
     inputs = make_inputs(case)
@@ -189,7 +165,7 @@ def bench_numpy_case(case: Case, repeats: int, warmup: int) -> dict[str, Any]:
         ),
         "cv2 out_max_abs": float(np.abs(remapped - reference).max()),
     }
-    timings = time_shuffled(fns, repeats, warmup)
+    timings = time_interleaved(fns, repeats, warmup, shuffle_seed=0)
     return {
         "ms": {name: t.median for name, t in timings.items()},
         "min_ms": {name: t.minimum for name, t in timings.items()},

@@ -74,7 +74,6 @@ import json
 import math
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,6 +89,7 @@ import scipy
 import scipy.ndimage
 import torch
 import torch.nn.functional as F
+from _timing import Timing, time_interleaved
 from kornia.geometry.transform import (
     get_tps_transform,
     warp_affine,
@@ -309,34 +309,6 @@ def torch_peers(case: Case, inputs: Inputs) -> list[Peer]:
 
 
 # --------------------------------------------------------------------------- timing
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Wall times of one callable over the timed rounds, in ms."""
-
-    median: float
-    minimum: float
-
-
-def time_interleaved(
-    fns: dict[str, Callable[[], object]], repeats: int, warmup: int
-) -> dict[str, Timing]:
-    """Time each callable; every round calls each one once, in a rotating order."""
-    names = list(fns)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for round_index in range(warmup + repeats):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
-            fns[name]()
-            elapsed = time.perf_counter() - start
-            if round_index >= warmup:
-                samples[name].append(elapsed)
-    return {
-        name: Timing(1e3 * statistics.median(values), 1e3 * min(values))
-        for name, values in samples.items()
-    }
 
 
 def _forward_call(peer: Peer, image: np.ndarray) -> Callable[[], object]:

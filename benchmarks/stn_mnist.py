@@ -65,6 +65,7 @@ from geowarp.torch import ICSTN, SpatialTransformer
 RESULTS = Path(__file__).resolve().parent / "results"
 
 DISTORTIONS = ("R", "RTS", "P", "E")
+DISTORTIONS_ALL = (*DISTORTIONS, "H")  # and IC-STN's perturbed digits
 STN_MODELS = (
     "FCN",
     "CNN",
@@ -250,9 +251,6 @@ class Digits:
             rng = np.random.default_rng([seed, epoch, DISTORTIONS_ALL.index(kind)])
             self._epochs[key] = datasets.distort(self.train_images, kind, rng=rng)[0]
         return self._epochs[key]
-
-
-DISTORTIONS_ALL = (*DISTORTIONS, "H")
 
 
 # ---------------------------------------------------------------- training

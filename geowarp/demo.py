@@ -78,24 +78,14 @@ def _affine() -> gw.Affine:
     return gw.Affine(theta)
 
 
-def _homography(source: NDArray[np.float64], target: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The 3x3 matrix H with H(target[i]) == source[i] for four point pairs."""
-    rows = []
-    rhs = []
-    for (u, v), (x, y) in zip(source, target, strict=True):
-        rows.append([x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y])
-        rows.append([0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y])
-        rhs.extend([u, v])
-    h = np.linalg.solve(np.array(rows), np.array(rhs))
-    return np.append(h, 1.0).reshape(3, 3)
-
-
 def _projective() -> gw.Projective:
     """Tilt the image back: its top edge recedes, as seen in perspective."""
     corners = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
     # Where the image corners land in the output (normalized x, y; y points down).
     trapezoid = np.array([[-0.55, -0.75], [0.55, -0.75], [0.95, 0.9], [-0.95, 0.9]])
-    return gw.Projective(_homography(corners, trapezoid))
+    tilt = gw.Projective.from_estimate(corners, trapezoid)  # tilt(trapezoid) == corners
+    assert isinstance(tilt, gw.Projective)  # four corners in general position
+    return tilt
 
 
 def _thin_plate_spline() -> gw.ThinPlateSpline:

@@ -4,8 +4,9 @@ The joint histogram of the two images' intensities over the valid pixels is
 built with Parzen windows: a cubic B-spline on the moving side, so that it is
 smooth in the sampling points, and a linear (first-order B-spline) one on the
 fixed side, which does not move. Each image's intensities are rescaled to the
-bins once per level, from the moving image's range and the fixed image's
-range over the masked pixels: the bins never move with the parameters, so the
+bins by the moving image's range and the fixed image's range over the masked
+pixels, neither of which changes within a level: the bins never move with the
+parameters, so the
 loss is a smooth function of them (pixels entering or leaving the valid set
 aside, as for every loss).
 

@@ -36,8 +36,7 @@ what changes is how NumPy is asked to do it:
 from __future__ import annotations
 
 import contextlib
-import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -115,27 +114,18 @@ def warp_matrix(
     chunk = _CHUNKS[mode]
     offsets = layout.item_offsets(0, batch)
 
-    def compute(first: int, top: int, work: _Workspace, into: Any) -> None:
-        stop, bottom = min(batch, first + items), min(out_h, top + lines)
-        shared = slice(0, 1) if along_x.shape[0] == 1 else slice(first, stop)
-        buffers = work.shaped((stop - first, (bottom - top) * out_w))
-        _matrix_points(along_x[shared], along_y[shared, :, top:bottom], rows[shared], buffers)
-        chunk(flat, buffers.x, buffers.y, offsets[first:stop], layout, into, buffers)
-
-    chunks = [
-        _Chunk(
-            functools.partial(compute, first, top),
-            out[first : first + items, :, top * out_w : (top + lines) * out_w],
-        )
-        for first in range(0, batch, items)
-        for top in range(0, out_h, lines)
-    ]
-    _run(
-        chunks,
-        lambda: _Workspace(size, image.dtype, layout.index_float, channels, out.dtype),
-        errors={"over": "ignore", "divide": "ignore", "invalid": "ignore"},
-        bufsize=ROW_BUFFER if out_w >= ROW_BUFFER else None,
-    )
+    errors = {"over": "ignore", "divide": "ignore", "invalid": "ignore"}
+    with _numpy_state(errors, ROW_BUFFER if out_w >= ROW_BUFFER else None):
+        work = _Workspace(size, image.dtype, layout.index_float)
+        for first in range(0, batch, items):
+            for top in range(0, out_h, lines):
+                stop, bottom = min(batch, first + items), min(out_h, top + lines)
+                shared = slice(0, 1) if along_x.shape[0] == 1 else slice(first, stop)
+                buffers = work.shaped((stop - first, (bottom - top) * out_w))
+                planes_y = along_y[shared, :, top:bottom]
+                _matrix_points(along_x[shared], planes_y, rows[shared], buffers)
+                into = out[first:stop, :, top * out_w : bottom * out_w]
+                chunk(flat, buffers.x, buffers.y, offsets[first:stop], layout, into, buffers)
     return np.reshape(out, (batch, channels, out_h, out_w))
 
 
@@ -182,48 +172,17 @@ def _sample(
 
     offsets = layout.item_offsets(0, batch)
 
-    def compute(first: int, start: int, work: _Workspace, into: Any) -> None:
-        where = (slice(first, first + items), slice(start, start + span))
-        part_x = grid_x[where]
-        buffers = work.shaped(part_x.shape)
-        chunk(flat, part_x, grid_y[where], offsets[where[0]], layout, into, buffers)
-
-    chunks = [
-        _Chunk(
-            functools.partial(compute, first, start),
-            out[first : first + items, :, start : start + span],
-        )
-        for first in range(0, batch, items)
-        for start in range(0, points, span)
-    ]
-    _run(
-        chunks,
-        lambda: _Workspace(size, grid.dtype, layout.index_float, channels, out.dtype),
-        errors={"over": "ignore"},  # a huge coordinate overflows to inf, then clamps
-        bufsize=ROW_BUFFER if span >= ROW_BUFFER else None,
-    )
+    # a huge coordinate overflows to inf, then clamps
+    with _numpy_state({"over": "ignore"}, ROW_BUFFER if span >= ROW_BUFFER else None):
+        work = _Workspace(size, grid.dtype, layout.index_float)
+        for first in range(0, batch, items):
+            for start in range(0, points, span):
+                where = (slice(first, first + items), slice(start, start + span))
+                part_x = grid_x[where]
+                buffers = work.shaped(part_x.shape)
+                into = out[first : first + items, :, start : start + span]
+                chunk(flat, part_x, grid_y[where], offsets[where[0]], layout, into, buffers)
     return np.reshape(out, (batch, channels, out_h, out_w))
-
-
-class _Chunk(NamedTuple):
-    """One chunk of a call: ``compute(workspace, into)`` writes its values into ``into``."""
-
-    compute: Callable[[Any, Any], None]
-    out: Any
-
-
-def _run(
-    chunks: Sequence[_Chunk],
-    workspace: Callable[[], Any],
-    *,
-    errors: dict[str, Any],
-    bufsize: int | None = None,
-) -> None:
-    """Compute every chunk with one workspace, under ``errors`` and ``bufsize``."""
-    with _numpy_state(errors, bufsize):
-        work = workspace()
-        for chunk in chunks:
-            chunk.compute(work, chunk.out)
 
 
 @contextlib.contextmanager
@@ -236,25 +195,15 @@ def _numpy_state(errors: dict[str, Any], bufsize: int | None) -> Iterator[None]:
 
 
 class _Workspace:
-    """A chunk's buffers, allocated once per call and thread, viewed in each chunk's shape."""
+    """A chunk's buffers, allocated once per call, viewed in each chunk's shape."""
 
-    def __init__(
-        self, size: int, dtype: Any, index_float: Any, channels: int, out_dtype: Any
-    ) -> None:
+    def __init__(self, size: int, dtype: Any, index_float: Any) -> None:
         self._floats = np.empty((7, size), dtype=dtype)  # x, y, x0, y0 and three gathers
         self._wide = None if index_float == dtype else np.empty((2, size), dtype=index_float)
         self._index = np.empty(size, dtype=np.intp)
         self._narrow = np.empty(size, dtype=np.int32)
         self._mask = np.empty(size, dtype=np.bool_)
-        self._size, self._channels, self._out_dtype = size, channels, out_dtype
-        self._output: Any = None
         self._views: dict[tuple[int, ...], _Buffers] = {}  # every chunk but the last: one shape
-
-    def output(self, shape: tuple[int, ...]) -> Any:
-        """A buffer for the values of a chunk of output ``shape`` (items, C, points)."""
-        if self._output is None:  # only threads that do not write into the output need it
-            self._output = np.empty(self._channels * self._size, dtype=self._out_dtype)
-        return np.reshape(self._output[: shape[0] * shape[1] * shape[2]], shape)
 
     def shaped(self, shape: tuple[int, ...]) -> _Buffers:
         """Views of the buffers of a chunk of ``shape``."""
