@@ -289,3 +289,20 @@ class TestDistortions:
             datasets.random_rotation(0)
         with pytest.raises(gw.GeowarpValueError, match="canvas"):
             datasets.random_rts(2, canvas=20)
+
+    @pytest.mark.parametrize(
+        ("make", "options", "name"),
+        [
+            (datasets.random_rotation, {"max_degrees": -5}, "max_degrees"),
+            (datasets.random_rts, {"scale": (1.2, 0.7)}, "scale"),
+            (datasets.random_rts, {"scale": 1.0}, "scale"),
+            (datasets.random_projective, {"corner_noise": np.nan}, "corner_noise"),
+            (datasets.random_projective, {"scale": (0.0, 1.0)}, "scale"),
+            (datasets.random_elastic, {"noise": -0.1}, "noise"),
+            (datasets.random_elastic, {"control_grid": (1, 4)}, "control_grid"),
+            (datasets.random_perturbation, {"translation": "big"}, "translation"),
+        ],
+    )
+    def test_bad_noise_and_ranges_are_named(self, make, options, name):
+        with pytest.raises(gw.GeowarpValueError, match=name):
+            make(3, rng=0, **options)

@@ -42,6 +42,24 @@ def _count(count: int) -> int:
     return int(count)
 
 
+def _spread(value: float, name: str) -> float:
+    """A noise level or range bound: finite and not negative."""
+    if not (isinstance(value, int | float | np.number) and 0 <= float(value) < np.inf):
+        raise GeowarpValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _interval(bounds: tuple[float, float], name: str) -> tuple[float, float]:
+    """A (low, high) range of positive factors."""
+    try:
+        low, high = (float(v) for v in bounds)
+    except (TypeError, ValueError):
+        raise GeowarpValueError(f"{name} must be a pair (low, high), got {bounds!r}") from None
+    if not 0 < low <= high < np.inf:
+        raise GeowarpValueError(f"{name} must satisfy 0 < low <= high, got {bounds!r}")
+    return low, high
+
+
 def _rotation_scale(angle: NDArray[np.float64], scale: NDArray[np.float64]) -> gw.Affine:
     """Affine maps ``p -> scale * R(angle) p``, one per entry."""
     cos, sin = np.cos(angle) * scale, np.sin(angle) * scale
@@ -86,6 +104,7 @@ def random_rotation(
     (5,)
     """
     count = _count(count)
+    max_degrees = _spread(max_degrees, "max_degrees")
     angle = np.deg2rad(_generator(rng).uniform(-max_degrees, max_degrees, count))
     return _rotation_scale(angle, np.ones(count))
 
@@ -135,9 +154,10 @@ def random_rts(
     count = _count(count)
     if canvas < digit:
         raise GeowarpValueError(f"canvas ({canvas}) must be at least the digit's size ({digit})")
+    max_degrees, (low, high) = _spread(max_degrees, "max_degrees"), _interval(scale, "scale")
     generator = _generator(rng)
     angle = np.deg2rad(generator.uniform(-max_degrees, max_degrees, count))
-    factor = generator.uniform(scale[0], scale[1], count)
+    factor = generator.uniform(low, high, count)
     # Half the strokes' extent (10 of 28 px) times the scale must stay inside half the canvas.
     room = np.maximum(canvas / 2 - digit * 10 / 28 * factor, 0.0) / (canvas / 2)  # in canvas units
     offset = generator.uniform(-1.0, 1.0, (count, 2)) * room[:, None]
@@ -193,8 +213,9 @@ def random_projective(
     [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     """
     count = _count(count)
+    (low, high), corner_noise = _interval(scale, "scale"), _spread(corner_noise, "corner_noise")
     generator = _generator(rng)
-    factor = generator.uniform(scale[0], scale[1], (count, 1, 1))
+    factor = generator.uniform(low, high, (count, 1, 1))
     moved = _CORNERS * factor + generator.normal(0.0, corner_noise, (count, 4, 2))
     return _corner_homography(moved)
 
@@ -233,7 +254,10 @@ def random_elastic(
     True
     """
     count = _count(count)
+    noise = _spread(noise, "noise")
     rows, columns = control_grid
+    if min(rows, columns) < 2:
+        raise GeowarpValueError(f"control_grid needs at least 2 x 2 points, got {control_grid!r}")
     y, x = np.meshgrid(np.linspace(-1, 1, rows), np.linspace(-1, 1, columns), indexing="ij")
     target = np.broadcast_to(np.stack([x.ravel(), y.ravel()], -1), (count, rows * columns, 2))
     source = target + _generator(rng).normal(0.0, noise, target.shape)
@@ -271,6 +295,10 @@ def random_perturbation(
     (4,)
     """
     count = _count(count)
+    corner_noise, translation = (
+        _spread(corner_noise, "corner_noise"),
+        _spread(translation, "translation"),
+    )
     generator = _generator(rng)
     moved = (
         _CORNERS
