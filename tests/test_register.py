@@ -135,6 +135,55 @@ def test_a_batch_equals_one_pair_at_a_time(torch_backend):
         )
 
 
+def _chunked(monkeypatch, points: int) -> list[int]:
+    """Build normal equations on a CPU at most ``points`` fixed pixels at a time; returns
+    the list that records how many pairs each evaluation computed."""
+    from geowarp.registration import _solver
+
+    monkeypatch.setattr(_solver, "CPU_CHUNK_POINTS", points)
+    sizes: list[int] = []
+    original = _solver._normal_equations
+
+    def counted(model, level, params, settings, xp):
+        sizes.append(params.shape[0])
+        return original(model, level, params, settings, xp)
+
+    monkeypatch.setattr(_solver, "_normal_equations", counted)
+    return sizes
+
+
+@pytest.mark.parametrize("loss", ["mse", "ncc"])
+def test_a_batch_in_chunks_of_one_pair_equals_the_whole_batch(monkeypatch, loss):
+    # one shared fixed image and one shared mask: chunks take their pairs of the
+    # batched arrays only
+    pairs = [_pair("camera", "affine", seed=30 + i, size=64) for i in range(3)]
+    moving = np.stack([p[0] for p in pairs])[:, None]
+    fixed, mask = pairs[0][1][None, None], np.ones((64, 64), bool)
+    mask[:8] = False
+    whole = gw.register(moving, fixed, loss=loss, mask=mask, levels=2)
+    sizes = _chunked(monkeypatch, 1)
+    chunked = gw.register(moving, fixed, loss=loss, mask=mask, levels=2)
+    assert sizes
+    assert max(sizes) == 1
+    np.testing.assert_allclose(chunked.transform.matrix, whole.transform.matrix, atol=1e-12)
+    np.testing.assert_allclose(chunked.loss, whole.loss, rtol=1e-12)
+    np.testing.assert_array_equal(chunked.converged, whole.converged)
+    np.testing.assert_allclose(chunked.loss_curve, whole.loss_curve, rtol=1e-12)
+
+
+def test_pairs_that_are_done_are_not_computed_again(monkeypatch):
+    # an identical pair is done after its first step; a shifted one needs several
+    moving, fixed, _ = _pair("astronaut", "affine", seed=40, size=64)
+    batch = np.stack([fixed, moving, fixed, moving])[:, None]
+    sizes = _chunked(monkeypatch, 64 * 64)  # one pair per chunk at the finest level
+    result = gw.register(batch, np.stack([fixed] * 4)[:, None], levels=1)
+    assert all(result.converged)
+    assert set(sizes) == {1}
+    # every iteration evaluates the pairs not yet done, and only those
+    assert len(sizes) < 4 * result.iterations
+    assert len(sizes) >= 2 * result.iterations
+
+
 def test_one_fixed_image_is_shared_by_a_batch_of_moving_images():
     pairs = [_pair("camera", "affine", seed=20 + i, size=96) for i in range(3)]
     moving = np.stack([p[0] for p in pairs])[:, None]
