@@ -9,11 +9,15 @@ Run from the repository root::
 Everything runs in one process, float32, with the libraries' default thread
 counts. Within a case the peers are interleaved: every round calls each one
 once, and the reported figure is the median over the rounds after the warm-up
-ones. The torch cases rotate the order (`bench_warp.time_interleaved`); the
+ones. The torch cases rotate the order (`_timing.time_interleaved`); the
 numpy cases shuffle it afresh every round (``shuffle_seed``, seeded), because
 there a call runs 10-30% slower right after cv2's (whose worker threads are
 still busy) or after the portable path's (cold caches), and a rotation put
-the same peer after the same one in most rounds.
+the same peer after the same one in most rounds. Interleaved, each call
+finds its data out of cache and cv2's worker threads asleep, as a warp among
+other work does; the numpy cases are also timed back to back
+(`_timing.time_back_to_back`: many calls in a row, the best case of each),
+and both ratios are reported.
 
 How each peer gets the same warp (the inputs are `bench_warp.make_inputs`'s: a
 smooth random image and a moderate random affine or homography, normalized,
@@ -30,8 +34,9 @@ destination -> source, ``align_corners=False``, zero padding):
   - ``cv2``: ``cv2.remap(image[b], map_x[b], map_y[b], INTER_LINEAR,
     BORDER_CONSTANT, 0)``, channels last, one image at a time, looped over
     the batch (a channels-last image carries all its channels through one
-    call). ``map_x, map_y`` are float32 pixel coordinates (integer pixel
-    centres) of geowarp's own sampling grid, computed in float64 outside the
+    call), each written in place into its part of one output (``dst=``).
+    ``map_x, map_y`` are float32 pixel coordinates (integer pixel centres) of
+    geowarp's own sampling grid, computed in float64 outside the
     timing; the channels-last copy of the image and the output buffer are
     made outside the timing too. OpenCV is imported after the torch cases:
     loaded beside PyTorch, it made PyTorch's kernels several times slower.
@@ -73,6 +78,7 @@ from typing import Any
 import kornia
 import numpy as np
 import torch
+from _timing import time_back_to_back, time_interleaved
 from bench_warp import (
     FWD,
     FWD_BWD,
@@ -86,7 +92,6 @@ from bench_warp import (
     git_revision,
     make_inputs,
     pixel_matrix,
-    time_interleaved,
     torch_projective,
 )
 from kornia.geometry.transform import warp_perspective
@@ -131,15 +136,17 @@ def cv2_warp(
     """``cv2.remap`` per image: (B, H, W, C) -> ``out`` (B, H_out, W_out, C)."""
     cv2 = _cv2()
     for b in range(channels_last.shape[0]):
-        remapped = cv2.remap(
+        # written in place: (H, W) for one channel, else (H, W, C), a view of ``out``
+        into = out[b, ..., 0] if out.shape[-1] == 1 else out[b]
+        cv2.remap(
             channels_last[b],
             map_x[b],
             map_y[b],
             cv2.INTER_LINEAR,
+            dst=into,
             borderMode=cv2.BORDER_CONSTANT,
             borderValue=0,
         )
-        out[b] = remapped.reshape(out.shape[1:])  # (H, W) for one channel, else (H, W, C)
     return out
 
 
@@ -166,9 +173,11 @@ def bench_numpy_case(case: Case, repeats: int, warmup: int) -> dict[str, Any]:
         "cv2 out_max_abs": float(np.abs(remapped - reference).max()),
     }
     timings = time_interleaved(fns, repeats, warmup, shuffle_seed=0)
+    alone = time_back_to_back({name: fns[name] for name in ("gw", "cv2")}, repeats, warmup)
     return {
         "ms": {name: t.median for name, t in timings.items()},
         "min_ms": {name: t.minimum for name, t in timings.items()},
+        "back_to_back_ms": {name: t.median for name, t in alone.items()},
         "checks": checks,
     }
 
@@ -232,6 +241,8 @@ def ratios(numpy_results: dict[str, Any], torch_results: dict[str, Any]) -> dict
         found[f"{name} numpy fwd gw/cv2"] = ms["gw"] / ms["cv2"]
         found[f"{name} numpy fwd gw portable/cv2"] = ms["gw portable"] / ms["cv2"]
         found[f"{name} numpy fwd gw/gw portable"] = ms["gw"] / ms["gw portable"]
+        alone = result["back_to_back_ms"]
+        found[f"{name} numpy fwd gw/cv2, back to back"] = alone["gw"] / alone["cv2"]
     for name, result in torch_results.items():
         ms = result["ms"]
         for mode in (FWD_BWD, FWD):
@@ -280,14 +291,16 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## NumPy forward, affine (ms)",
         "",
-        "| case | gw | gw portable | cv2.remap | gw vs portable (max abs) | cv2 vs gw (max abs) |",
-        "|---|---|---|---|---|---|",
+        "| case | gw | gw portable | cv2.remap | gw, back to back | cv2.remap, back to back "
+        "| gw vs portable (max abs) | cv2 vs gw (max abs) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for case in NUMPY_CASES:
         result = report["numpy"][case.name]
-        ms, checks = result["ms"], result["checks"]
+        ms, alone, checks = result["ms"], result["back_to_back_ms"], result["checks"]
         lines.append(
             f"| {case.describe()} | {ms['gw']:.2f} | {ms['gw portable']:.2f} | {ms['cv2']:.2f} | "
+            f"{alone['gw']:.2f} | {alone['cv2']:.2f} | "
             f"{checks['gw portable out_max_abs']:.1e} | {checks['cv2 out_max_abs']:.1e} |"
         )
     lines += [
