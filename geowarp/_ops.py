@@ -8,7 +8,9 @@ array-API code otherwise.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 from . import backends
@@ -17,6 +19,7 @@ from ._namespace import device as array_device
 
 __all__ = [
     "broadcast_shapes",
+    "compiled",
     "content_key",
     "matmul_shared",
     "matmul_shared_right",
@@ -181,3 +184,24 @@ def content_key(array: Any, xp: Any) -> tuple[Any, ...] | None:
         return ("value", array.dtype.str, array.shape, array.tobytes())
     native = backends.op(name, "content_key")
     return None if native is None else native(array)
+
+
+def compiled(xp: Any, function: Callable[..., Any], /, **static: Any) -> Callable[..., Any]:
+    """``function`` with the keywords ``static`` bound, compiled where ``xp``'s library can.
+
+    A backend's ``compile`` op (JAX's ``jax.jit``) compiles it, once per
+    ``static`` (hashable values) for the process; elsewhere it runs as is,
+    op by op. ``function`` takes and returns arrays (or tuples, lists or None
+    of them) only, and branches on none of their values.
+    """
+    native = backends.op(backend_name(xp), "compile")
+    if native is None:
+        return functools.partial(function, **static)
+    return _compiled(native, function, tuple(static.items()))
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(
+    native: Callable[..., Any], function: Callable[..., Any], static: tuple[Any, ...]
+) -> Callable[..., Any]:
+    return native(functools.partial(function, **dict(static)))

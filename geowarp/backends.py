@@ -97,9 +97,14 @@ class Backend:
         ``padded_channels_last(image, fill)`` (the samplers' padded copy),
         ``solve(a, b)`` (a batched linear solve that never raises),
         ``device(array)`` (the array's device, where array-api-compat's
-        lookup would do more work) and
+        lookup would do more work),
         ``known_values(array)`` (the values as a numpy array, or None while
-        tracing). Without one the core's portable version runs.
+        tracing) and ``compile(function)`` (``function``, a pure function of
+        arrays (and tuples, lists or None of them) returning such, compiled:
+        called again with arrays of the same shapes and dtypes, it reruns
+        the compiled program; `geowarp.register` compiles each pyramid
+        level's step with it). Without one the core's portable version runs
+        (for ``compile``: the function, op by op).
     on_first_use : callable, optional
         ``on_first_use()``, run once, when the first array of the library
         reaches geowarp (or on `register` if the library is already in use).

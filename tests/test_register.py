@@ -184,6 +184,53 @@ def test_pairs_that_are_done_are_not_computed_again(monkeypatch):
     assert len(sizes) >= 2 * result.iterations
 
 
+def test_a_library_that_compiles_gets_each_step_compiled_once():
+    # a backend's ``compile`` op gets the pyramid, each level's equations and the
+    # update; registering the same shapes again compiles nothing new, and the
+    # compiled steps give what op by op gives
+    from geowarp import backends
+
+    names: list[str] = []
+
+    def compile_op(function):
+        names.append(function.func.__name__)
+        return function
+
+    moving, fixed, _ = _pair("coffee", "affine", seed=50, size=64)
+    plain = gw.register(moving, fixed, levels=2)
+    backends.register(backends.Backend("numpy", ops={"compile": compile_op}))
+    try:
+        first = gw.register(moving, fixed, levels=2)
+        count = len(names)
+        second = gw.register(moving, fixed, levels=2)
+    finally:
+        backends.unregister("numpy")
+    expected = ["_equations_of_arrays", "_equations_of_arrays", "_level_arrays", "_update"]
+    assert sorted(names) == expected
+    assert len(names) == count
+    for result in (first, second):
+        np.testing.assert_array_equal(result.transform.matrix, plain.transform.matrix)
+        np.testing.assert_array_equal(result.loss_curve, plain.loss_curve)
+
+
+def test_jax_compiles_a_spline_registration_for_a_new_batch():
+    # the spline's grid weights are kept per level shape, but never a stand-in from
+    # compiling: a batch of another size compiles the same level again
+    jnp = pytest.importorskip("jax.numpy")
+    moving, fixed, _ = _pair("camera", "affine", seed=51, size=24)
+    # started from a spline: no affine stage before it
+    start = gw.ThinPlateSpline.from_params(jnp.zeros(8), control_grid=(2, 2))
+    options = {"levels": 1, "initial": start, "control_grid": (2, 2), "max_iterations": 5}
+    single = gw.register(jnp.asarray(moving), jnp.asarray(fixed), "tps", **options)
+    pair = jnp.asarray(np.stack([moving, moving])[:, None])
+    batched = gw.register(pair, jnp.asarray(fixed[None, None]), "tps", **options)
+    np.testing.assert_allclose(
+        np.asarray(batched.transform.source_points[1]),
+        np.asarray(single.transform.source_points),
+        atol=1e-5,
+    )
+
+
 def test_one_fixed_image_is_shared_by_a_batch_of_moving_images():
     pairs = [_pair("camera", "affine", seed=20 + i, size=96) for i in range(3)]
     moving = np.stack([p[0] for p in pairs])[:, None]

@@ -26,7 +26,10 @@ def _known_values(array: Any) -> Any:
 BACKEND = Backend(
     "jax",
     autodiff=call,
-    ops={"scatter_add_rows": _scatter_add_rows, "known_values": _known_values},
+    # compile: JAX compiles every operation for each new shape it meets, so a
+    # registration run op by op compiles hundreds of small programs; jit makes
+    # each pyramid level's step one program
+    ops={"scatter_add_rows": _scatter_add_rows, "known_values": _known_values, "compile": jax.jit},
     on_new_family=register_family,
 )
 """Loaded the first time geowarp sees a JAX array, or on ``import geowarp.jax``."""

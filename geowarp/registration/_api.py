@@ -10,6 +10,7 @@ import numpy as np
 from .._errors import GeowarpTypeError, GeowarpValueError
 from .._namespace import array_namespace, join, known_values
 from .._namespace import device as array_device
+from .._ops import compiled
 from ..grid import axis_scale, base_axes
 from ..transforms import Affine, Transform
 from ..transforms._base import joined
@@ -238,21 +239,38 @@ def _levels(
 ) -> list[Level]:
     """The pyramid, coarsest level first."""
     count = level_count(levels, tuple(moving.shape), tuple(fixed.shape))
-    masks = [None] * count if mask is None else mask_pyramid(mask, count, xp)
+    build = compiled(xp, _level_arrays, count=count, align_corners=align_corners, xp=xp)
     problem = []
+    for reference, stack, weight, xs, ys in build(moving, fixed, mask):
+        height, width = (int(size) for size in stack.shape[-2:])
+        scale = (axis_scale(width, align_corners), axis_scale(height, align_corners))
+        shape = (int(reference.shape[-2]), int(reference.shape[-1]))
+        geometry = Geometry(shape, xs, ys, scale, align_corners)
+        problem.append(Level(reference, stack, weight, (height, width), geometry))
+    return problem[::-1]
+
+
+def _level_arrays(
+    moving: Any, fixed: Any, mask: Any, *, count: int, align_corners: bool, xp: Any
+) -> list[tuple[Any, ...]]:
+    """Each level's arrays, finest first: the fixed image, the moving one stacked with
+    its gradients per normalized unit, the mask (or None) and the fixed pixel centres'
+    normalized ``xs`` (W,) and ``ys`` (H, 1)."""
+    masks = [None] * count if mask is None else mask_pyramid(mask, count, xp)
+    found = []
     for image, reference, weight in zip(
         pyramid(moving, count, xp), pyramid(fixed, count, xp), masks, strict=True
     ):
         image, reference = smooth(image, xp), smooth(reference, xp)
         height, width = image.shape[-2:]
-        scale = (axis_scale(width, align_corners), axis_scale(height, align_corners))
         along_x, along_y = gradients(image, xp)
-        stack = xp.concat([image, along_x * scale[0], along_y * scale[1]], axis=1)
+        along_x = along_x * axis_scale(width, align_corners)
+        along_y = along_y * axis_scale(height, align_corners)
+        stack = xp.concat([image, along_x, along_y], axis=1)
         shape = (int(reference.shape[-2]), int(reference.shape[-1]))
         xs, ys = base_axes(shape, align_corners=align_corners, like=reference)
-        geometry = Geometry(shape, xs, ys[:, None], scale, align_corners)
-        problem.append(Level(reference, stack, weight, (int(height), int(width)), geometry))
-    return problem[::-1]
+        found.append((reference, stack, weight, xs, ys[:, None]))
+    return found
 
 
 def _model(transform: str, control_grid: Sequence[int]) -> Model:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from .._errors import GeowarpTypeError
 from .._namespace import device as array_device
+from .._namespace import known_values
 from ..transforms import Affine, Projective, ThinPlateSpline, Transform
 
 
@@ -60,6 +61,7 @@ def _flat_columns(columns: list[Any], xp: Any) -> Any:
     return xp.reshape(stacked, (batch, channels, height * width, count))
 
 
+@dataclass(frozen=True)
 class AffineModel:
     """Affine: ``x' = (1 + p0) x + p1 y + p2``, ``y' = p3 x + (1 + p4) y + p5``."""
 
@@ -131,6 +133,7 @@ class AffineModel:
         return initial.as_params()
 
 
+@dataclass(frozen=True)
 class ProjectiveModel:
     """Homography ``I + [[p0, p1, p2], [p3, p4, p5], [p6, p7, 0]]``."""
 
@@ -175,12 +178,17 @@ class ProjectiveModel:
         return initial.as_params()
 
 
-@dataclass
+@dataclass(unsafe_hash=True)
 class SplineModel:
-    """Thin-plate spline on a ``control_grid``: each control point's offset (dx, dy)."""
+    """Thin-plate spline on a ``control_grid``: each control point's offset (dx, dy).
+
+    Equal and hashed by its control grid (a compiled level step is kept per model).
+    """
 
     control_grid: tuple[int, int]
-    _weights: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    _weights: dict[tuple[Any, ...], Any] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
     name = "tps"
 
@@ -208,7 +216,10 @@ class SplineModel:
             grids = self.transform(xp.concat([unit, xp.zeros_like(unit[:1])], axis=0))
             moved = grids.sampling_grid(level.shape, align_corners=level.align_corners)
             weights = xp.reshape(moved[:-1, ..., 0] - moved[-1:, ..., 0], (count, -1))
-            self._weights[key] = xp.matrix_transpose(weights)
+            weights = xp.matrix_transpose(weights)
+            if known_values(like) is None:  # being compiled: a stand-in, not to keep
+                return weights
+            self._weights[key] = weights
         return self._weights[key]
 
     def columns(self, gx: Any, gy: Any, grid: Any, params: Any, level: Geometry, xp: Any) -> Any:

@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import backends
+from .._namespace import backend_name, known_values
 from .._namespace import device as array_device
-from .._namespace import known_values
-from .._ops import solve
+from .._ops import compiled, solve
 from ..grid import axis_to_pixel
 from ..samplers import sample
 from ._models import Geometry, Model
@@ -250,6 +251,51 @@ def _equations(
     return xp.concat(values, axis=0), xp.concat(gradients, axis=0), xp.concat(normals, axis=0)
 
 
+def _level_equations(
+    model: Model, level: Level, settings: Settings, xp: Any
+) -> Callable[[Any, Any], tuple[Any, Any, Any]]:
+    """``equations(params, done)``: `_equations` of ``level``, or where the library
+    compiles (`geowarp._ops.compiled`), `_normal_equations` compiled once per level
+    shape, every pair each time (the compiled program keeps its arrays in cache)."""
+    geometry = level.geometry
+    static = {
+        "model": model,
+        "moving_shape": level.moving_shape,
+        "shape": geometry.shape,
+        "scale": geometry.scale,
+        "align_corners": geometry.align_corners,
+        "settings": settings,
+        "xp": xp,
+    }
+    if backends.op(backend_name(xp), "compile") is None:
+        return lambda params, done: _equations(model, level, params, settings, xp, done)
+    step = compiled(xp, _equations_of_arrays, **static)
+    arrays = (level.fixed, level.stack, level.mask, geometry.xs, geometry.ys)
+    return lambda params, done: step(*arrays, params)
+
+
+def _equations_of_arrays(
+    fixed: Any,
+    stack: Any,
+    mask: Any,
+    xs: Any,
+    ys: Any,
+    params: Any,
+    *,
+    model: Model,
+    moving_shape: tuple[int, int],
+    shape: tuple[int, int],
+    scale: tuple[float, float],
+    align_corners: bool,
+    settings: Settings,
+    xp: Any,
+) -> tuple[Any, Any, Any]:
+    """`_normal_equations` with the level given as arrays and settings (to compile)."""
+    geometry = Geometry(shape, xs, ys, scale, align_corners)
+    level = Level(fixed, stack, mask, moving_shape, geometry)
+    return _normal_equations(model, level, params, settings, xp)
+
+
 def _damped_step(normal: Any, gradient: Any, damping: Any, xp: Any) -> Any:
     """The Levenberg-Marquardt step ``-(H + damping diag(H))^-1 g``; 0 where singular."""
     size = normal.shape[-1]
@@ -281,26 +327,51 @@ def optimise(
     gradient = xp.zeros_like(params)
     done = zeros > 0
     moved = zeros + math.inf  # how far the trial's step moved points
+    equations = _level_equations(model, level, settings, xp)
+    geometry = level.geometry
+    # one program for every level: the level's scale is an argument, not a constant
+    update = compiled(xp, _update, model=model, tolerance=settings.tolerance, xp=xp)
+    scale = xp.asarray(geometry.scale, dtype=dtype, device=device)
+    state = (best, trial, gradient, normal, best_loss, damping, done, moved)
     for _ in range(settings.max_iterations):
-        value, trial_gradient, trial_normal = _equations(model, level, trial, settings, xp, done)
-        better = (value <= best_loss) & ~done  # NaN (no valid pixel) is never better
-        # Near the optimum, interpolation noise leaves the Gauss-Newton model a little
-        # off: a small step that fails to lower the loss marks the noise floor.
-        done = done | (~better & (moved < STALL_STEPS * settings.tolerance))
-        best = xp.where(better[:, None], trial, best)
-        gradient = xp.where(better[:, None], trial_gradient, gradient)
-        normal = xp.where(better[:, None, None], trial_normal, normal)
-        best_loss = xp.where(better, value, best_loss)
-        raised = xp.maximum(damping, REJECTED_DAMPING) * 10.0
-        damping = xp.clip(xp.where(better, damping * 0.1, raised), MIN_DAMPING, MAX_DAMPING)
-        step = _damped_step(normal, gradient, damping, xp)
-        finite = ~xp.any(~(xp.abs(step) < math.inf), axis=-1)  # NaN compares False
-        step = xp.where(finite[:, None], step, 0.0)
-        moved = xp.where(finite, model.displacement(best, step, level.geometry, xp), math.inf)
-        done = done | (moved < settings.tolerance)
-        trial = xp.where(done[:, None], best, best + step)
-        losses = known_values(best_loss)
-        report(losses)
+        state = update(state, *equations(state[1], state[6]), scale)
+        best, best_loss, done = state[0], state[4], state[6]
+        report(known_values(best_loss))
         if bool(np.all(known_values(done))):
             break
     return best, best_loss, done
+
+
+def _update(
+    state: tuple[Any, ...],
+    value: Any,
+    trial_gradient: Any,
+    trial_normal: Any,
+    scale: Any,
+    *,
+    model: Model,
+    tolerance: float,
+    xp: Any,
+) -> tuple[Any, ...]:
+    """One Levenberg-Marquardt iteration after the trial's equations: the next state
+    ``(best, trial, gradient, normal, best_loss, damping, done, moved)``; ``scale``
+    (2,) is the level's moving-image pixels per normalized unit along (x, y)."""
+    best, trial, gradient, normal, best_loss, damping, done, moved = state
+    better = (value <= best_loss) & ~done  # NaN (no valid pixel) is never better
+    # Near the optimum, interpolation noise leaves the Gauss-Newton model a little
+    # off: a small step that fails to lower the loss marks the noise floor.
+    done = done | (~better & (moved < STALL_STEPS * tolerance))
+    best = xp.where(better[:, None], trial, best)
+    gradient = xp.where(better[:, None], trial_gradient, gradient)
+    normal = xp.where(better[:, None, None], trial_normal, normal)
+    best_loss = xp.where(better, value, best_loss)
+    raised = xp.maximum(damping, REJECTED_DAMPING) * 10.0
+    damping = xp.clip(xp.where(better, damping * 0.1, raised), MIN_DAMPING, MAX_DAMPING)
+    step = _damped_step(normal, gradient, damping, xp)
+    finite = ~xp.any(~(xp.abs(step) < math.inf), axis=-1)  # NaN compares False
+    step = xp.where(finite[:, None], step, 0.0)
+    frame = Geometry((0, 0), None, None, (scale[0], scale[1]), False)  # only the scale is read
+    moved = xp.where(finite, model.displacement(best, step, frame, xp), math.inf)
+    done = done | (moved < tolerance)
+    trial = xp.where(done[:, None], best, best + step)
+    return best, trial, gradient, normal, best_loss, damping, done, moved
