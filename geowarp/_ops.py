@@ -1,13 +1,12 @@
 """Operations the array API standard lacks, one function per gap.
 
 Each runs a backend's native version where its `geowarp.backends.Backend` has
-one (``ops``), numpy's own where the arrays are numpy's, and portable
-array-API code otherwise.
+one (``ops``; numpy's built-in backend has several) and portable array-API
+code otherwise.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 from collections.abc import Callable
@@ -34,19 +33,7 @@ def scatter_add_rows(values: Any, indices: Any, num_rows: int, xp: Any) -> Any:
     Duplicate indices accumulate. ``array_api_extra.at(...).add`` does not
     accumulate duplicates on every library, hence one native call per library.
     """
-    name = backend_name(xp)
-    if name == "numpy":
-        import numpy as np
-
-        # bincount per channel is several times faster than np.add.at.
-        columns = [
-            np.bincount(indices, weights=values[:, c], minlength=num_rows)
-            for c in range(values.shape[1])
-        ]
-        shape = (num_rows, values.shape[1])
-        out = np.stack(columns, axis=1) if columns else np.zeros(shape)
-        return out.astype(values.dtype, copy=False)
-    native = backends.op(name, "scatter_add_rows")
+    native = backends.op(backend_name(xp), "scatter_add_rows")
     if native is not None:
         return native(values, indices, num_rows)
     return _scatter_add_rows_sorted(values, indices, num_rows, xp)
@@ -85,20 +72,6 @@ def solve(a: Any, b: Any, xp: Any) -> Any:
 
 
 def _solve(a: Any, b: Any, xp: Any) -> Any:
-    if backend_name(xp) == "numpy":
-        import numpy as np
-
-        try:
-            return np.linalg.solve(a, b)
-        except np.linalg.LinAlgError:  # NaN for the singular items only
-            batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-            items_a = np.broadcast_to(a, (*batch, *a.shape[-2:])).reshape(-1, *a.shape[-2:])
-            items_b = np.broadcast_to(b, (*batch, *b.shape[-2:])).reshape(-1, *b.shape[-2:])
-            out = np.full(items_b.shape, np.nan, dtype=np.result_type(a, b))
-            for index, (item_a, item_b) in enumerate(zip(items_a, items_b, strict=True)):
-                with contextlib.suppress(np.linalg.LinAlgError):
-                    out[index] = np.linalg.solve(item_a, item_b)
-            return out.reshape(*batch, *b.shape[-2:])
     return xp.linalg.solve(a, b)
 
 
@@ -179,10 +152,7 @@ def content_key(array: Any, xp: Any) -> tuple[Any, ...] | None:
     host. With an identity key the caller keeps a weak reference to
     ``array`` to tell a reused ``id`` from the same array.
     """
-    name = backend_name(xp)
-    if name == "numpy":
-        return ("value", array.dtype.str, array.shape, array.tobytes())
-    native = backends.op(name, "content_key")
+    native = backends.op(backend_name(xp), "content_key")
     return None if native is None else native(array)
 
 

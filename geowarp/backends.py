@@ -6,7 +6,9 @@ whole-warp fast path, and hooks run when its first array arrives or a new
 transform family is defined. The core looks backends up here by library name
 and never imports a framework folder: geowarp's own three are found through
 the ``geowarp.backends`` entry point group (``pyproject.toml``) and loaded the
-first time an array of their library arrives; anyone can `register` another.
+first time an array of their library arrives; numpy's, built into the core
+(``geowarp._numpy_backend``), the first time it is asked for; anyone can
+`register` another, or replace one.
 
 A library that array-api-compat does not know brings its own namespace
 (``namespace``) and says which arrays are its own (``owns``); such a backend
@@ -15,9 +17,11 @@ array-api-compat knows (a wrapped numpy array, say).
 
 Examples
 --------
-A sampler kernel for numpy arrays that counts its calls and defers to the
-portable code (``tests/test_backends.py`` registers a whole toy library).
+numpy's built-in backend with its bilinear kernel replaced by one that counts
+its calls and defers to the portable code (``tests/test_backends.py``
+registers a whole toy library).
 
+>>> import dataclasses
 >>> import numpy as np
 >>> import geowarp as gw
 >>> from geowarp import backends
@@ -27,10 +31,13 @@ portable code (``tests/test_backends.py`` registers a whole toy library).
 ...     calls.append(image.shape)
 ...     return BILINEAR.forward(image, grid, fill, padding=padding,
 ...                             align_corners=align_corners)[0]
->>> backends.register(backends.Backend("numpy", samplers={"bilinear_sample": bilinear}))
+>>> built_in = backends.get("numpy")
+>>> backends.register(dataclasses.replace(built_in, samplers={"bilinear_sample": bilinear}))
 >>> gw.warp(np.ones((1, 1, 4, 4)), gw.Affine(np.eye(2, 3))).shape, calls
 ((1, 1, 4, 4), [(1, 1, 4, 4)])
->>> backends.unregister("numpy")
+>>> backends.unregister("numpy")  # the built-in one is back on the next use
+>>> backends.get("numpy") is built_in
+True
 """
 
 from __future__ import annotations
@@ -205,7 +212,9 @@ def get(name: str) -> Backend | None:
     Examples
     --------
     >>> from geowarp import backends
-    >>> backends.get("numpy") is None  # numpy needs nothing beyond the standard
+    >>> backends.get("numpy").name  # built in: the core's numpy kernels
+    'numpy'
+    >>> backends.get("no such library") is None
     True
     """
     backend = _BACKENDS.get(name)
@@ -234,7 +243,9 @@ def op(library: str, name: str) -> Callable[..., Any] | None:
     Examples
     --------
     >>> from geowarp import backends
-    >>> backends.op("numpy", "scatter_add_rows") is None  # the core's own version runs
+    >>> backends.op("numpy", "scatter_add_rows") is not None  # numpy's bincount
+    True
+    >>> backends.op("numpy", "compile") is None  # numpy runs op by op
     True
     """
     backend = get(library)
@@ -303,9 +314,16 @@ def _families() -> list[type]:
     return found
 
 
+#: Backends that ship in the core and need no installed entry point.
+_BUILT_IN = {"numpy": "geowarp._numpy_backend:BACKEND"}
+
+
 def _entry_points() -> dict[str, metadata.EntryPoint]:
     global _ENTRY_POINTS
     if _ENTRY_POINTS is None:
         found = metadata.entry_points(group=ENTRY_POINT_GROUP)
-        _ENTRY_POINTS = {entry.name: entry for entry in found}
+        entries = {entry.name: entry for entry in found}
+        for name, value in _BUILT_IN.items():
+            entries.setdefault(name, metadata.EntryPoint(name, value, ENTRY_POINT_GROUP))
+        _ENTRY_POINTS = entries
     return _ENTRY_POINTS

@@ -5,16 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from . import backends
 from ._errors import GeowarpTypeError, GeowarpValueError
 from ._namespace import array_namespace, backend_name, join
-from .grid import base_axes, check_allocation, check_shape, known_count
+from .grid import check_allocation, check_shape, known_count
 from .samplers import check_settings, sample
-from .samplers._numpy import warp_matrix
 from .samplers._sample import warn_if_channels_last
-from .transforms import Affine, Projective, Transform
+from .transforms import Transform
 from .transforms._base import joined
 
 
@@ -97,49 +94,5 @@ def warp(
         if out is not None:
             warn_if_channels_last(tuple(image.shape), stacklevel=3)  # as sample() does
             return out
-    out = _numpy_warp(image, transform, shape, settings) if backend is None else None
-    if out is not None:
-        warn_if_channels_last(tuple(image.shape), stacklevel=3)
-        return out
     grid = transform.sampling_grid(shape, align_corners=align_corners)
     return sample(image, grid, **settings)
-
-
-#: Fewest output points per image for `_numpy_warp`: below, many images share a
-#: chunk and building their grid rows per chunk measured slower than one grid.
-MIN_POINTS = 2**14
-
-
-def _numpy_warp(image: Any, transform: Transform, shape: tuple[int, int], settings: Any) -> Any:
-    """numpy's whole-warp fast path (it has no registered backend), or None where it does not apply.
-
-    A plain `Affine` or `Projective` of the image's floating dtype on a numpy
-    image of a matching batch: `geowarp.samplers._numpy.warp_matrix` samples
-    it with the grid built per chunk, identical to sampling the whole grid.
-    """
-    fill = settings["fill_value"]
-    if not (settings["native"] and isinstance(transform, Affine | Projective)):
-        return None
-    if type(transform) not in (Affine, Projective):  # a subclass may map points its own way
-        return None
-    if not isinstance(image, np.ndarray) or (fill is not None and type(fill) not in (int, float)):
-        return None
-    rows = transform._rows()
-    if image.dtype not in (np.float32, np.float64) or rows.dtype != image.dtype:
-        return None
-    if 0 in image.shape[2:] or (rows.ndim == 3 and rows.shape[0] != image.shape[0]):
-        return None
-    if shape[0] * shape[1] < MIN_POINTS:  # small outputs: grid + sampler measured faster
-        return None
-    xs, ys = base_axes(shape, align_corners=settings["align_corners"], like=rows)
-    value = np.asarray(0.0 if fill is None else fill, dtype=image.dtype)
-    return warp_matrix(
-        image,
-        rows,
-        xs,
-        ys,
-        np.broadcast_to(value, (image.shape[1],)),
-        mode=settings["mode"],
-        padding=settings["padding"],
-        align_corners=settings["align_corners"],
-    )

@@ -169,3 +169,33 @@ def test_built_in_backends_come_from_entry_points():
 
     names = {entry.name for entry in metadata.entry_points(group=backends.ENTRY_POINT_GROUP)}
     assert {"torch", "jax", "tensorflow"} <= names
+
+
+def test_numpy_has_a_built_in_backend_with_the_cores_numpy_kernels():
+    # numpy's fast paths are a backend like any other: found by name, no special case
+    numpy_backend = backends.get("numpy")
+    assert numpy_backend is not None
+    assert numpy_backend.autodiff is None  # nothing to differentiate with
+    assert {"bilinear_sample", "nearest_sample"} <= set(numpy_backend.samplers)
+    assert numpy_backend.warp is not None
+    spline_ops = {"spline_points", "spline_weights", "spline_weighted_sum"}
+    assert {"scatter_add_rows", "solve", "content_key", *spline_ops} <= set(numpy_backend.ops)
+
+
+def test_numpy_kernels_are_replaced_through_the_registry_and_come_back():
+    import dataclasses
+
+    built_in = backends.get("numpy")
+    calls = []
+
+    def warp(image, transform, out_shape, **settings):
+        calls.append(out_shape)
+        return built_in.warp(image, transform, out_shape, **settings)
+
+    backends.register(dataclasses.replace(built_in, warp=warp))
+    try:
+        gw.warp(np.ones((1, 1, 4, 4)), gw.Affine(np.eye(2, 3)), (3, 3))
+    finally:
+        backends.unregister("numpy")
+    assert calls == [(3, 3)]
+    assert backends.get("numpy") is built_in  # the built-in one, on the next use

@@ -15,7 +15,6 @@ from ..autodiff import call
 from ._bilinear import BILINEAR
 from ._coordinates import MODES, PADDINGS
 from ._nearest import NEAREST
-from ._numpy import KERNELS as NUMPY_KERNELS
 
 _OPS = {"bilinear": BILINEAR, "nearest": NEAREST}
 
@@ -104,16 +103,9 @@ def sample(
 
 
 def _native_kernel(library: str, op_name: str) -> Any:
-    """The library's own sampler for the core op ``op_name`` (see `geowarp.backends`), or None.
-
-    A registered backend's kernel comes first; numpy, which needs no backend, has
-    the core's own (`geowarp.samplers._numpy`).
-    """
+    """The library's own sampler for the core op ``op_name`` (see `geowarp.backends`), or None."""
     backend = backends.get(library)
-    kernel = None if backend is None else backend.samplers.get(op_name)
-    if kernel is None and library == "numpy":  # numpy has no backend; its kernels live here
-        kernel = NUMPY_KERNELS.get(op_name)
-    return kernel
+    return None if backend is None else backend.samplers.get(op_name)
 
 
 def check_settings(

@@ -13,11 +13,13 @@ not depend on the source points: `grid_weights` builds them, `GRID_WEIGHTS`
 keeps the last few, and `TPS_GRID` is the product and its VJP. Where the
 weights cannot be cached, the grid is `TPS_APPLY` at the pixel centres.
 
-On numpy arrays the three sums over the basis (the point map, the weights
-and the grid read through them) are `geowarp.transforms._tps_numpy`'s, taken
-term by term in a fixed order instead of by BLAS: a point's value then never
-depends on how many points are mapped with it, so a chunk of a grid is the
-whole grid's, bit for bit. A numpy grid whose weights would not fit the cache
+A backend may bring the three sums over the basis (the point map, the
+weights and the grid read through them) as its ops ``spline_points``,
+``spline_weights`` and ``spline_weighted_sum``. NumPy's built-in backend
+does (`geowarp.transforms._tps_numpy`), taking them term by term in a fixed
+order instead of by BLAS: a point's value then never depends on how many
+points are mapped with it, so a chunk of a grid is the whole grid's, bit for
+bit. On such a backend a grid whose weights would not fit the cache
 (`WEIGHT_LIMIT`) maps its points (`map_points`): building weights costs K
 times more than mapping the points once.
 
@@ -58,11 +60,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from .. import backends
 from .._namespace import array_namespace, backend_name
 from .._namespace import device as array_device
 from .._ops import content_key, matmul_shared, matmul_shared_right, solve, sum_to_shape
 from ..autodiff import Op
-from . import _tps_numpy
 
 #: Bytes of weights `GRID_WEIGHTS` keeps; a numpy grid needing more maps its points.
 WEIGHT_LIMIT = 2**27
@@ -155,9 +157,11 @@ def tps_forward(
 
 
 def _map(coefficients: Any, centres: Any, points: Any, xp: Any) -> tuple[Any, Any]:
-    """The map of ``points`` by the spline of ``coefficients``, and its basis (None on numpy)."""
-    if _is_numpy(xp):  # a fixed sum per point; the VJP builds the basis if it needs it
-        return _tps_numpy.spline_points(coefficients, centres, points), None
+    """The map of ``points`` by the spline of ``coefficients``, and its basis (None where a
+    backend's ``spline_points`` maps them)."""
+    native = backends.op(backend_name(xp), "spline_points")
+    if native is not None:  # (numpy: a fixed sum per point) the VJP builds the basis if need be
+        return native(coefficients, centres, points), None
     # Shared kernel centres and points (an STN's control grid and its output grid):
     # the (N, K + 3) basis [U | 1 | x | y] is built once for the whole batch, used
     # in one matrix product and kept for the VJP.
@@ -178,7 +182,7 @@ def tps_vjp(
     count = centres.shape[-2]
     d_source = d_points = None
     if needs[1]:
-        if basis is None:  # numpy's forward keeps no basis
+        if basis is None:  # a backend's spline_points keeps no basis
             basis = _basis(points, centres, xp)
         d_coefficients = matmul_shared(basis, cotangent, xp, transpose_left=True)
         system = system_matrix(centres, regularization)
@@ -225,8 +229,9 @@ def grid_weights(centres: Any, points: Any, *, regularization: float, columns: A
     xp = array_namespace(centres, points)
     if columns is None:
         columns = weight_columns(centres, regularization)
-    if _is_numpy(xp):
-        return _tps_numpy.spline_weights(columns, centres, points)
+    native = backends.op(backend_name(xp), "spline_weights")
+    if native is not None:
+        return native(columns, centres, points)
     return xp.matrix_transpose(columns) @ xp.matrix_transpose(_basis(points, centres, xp))
 
 
@@ -237,8 +242,9 @@ def grid_forward(weights: Any, source: Any) -> tuple[Any, tuple[Any, ...]]:
     one product with the shared weights) and returned as their (..., N, 2) view.
     """
     xp = array_namespace(weights, source)
-    if _is_numpy(xp):
-        return _tps_numpy.weighted_sum(weights, source), (weights, source)
+    native = backends.op(backend_name(xp), "spline_weighted_sum")
+    if native is not None:
+        return native(weights, source), (weights, source)
     planes = matmul_shared_right(xp.matrix_transpose(source), weights, xp)
     return xp.matrix_transpose(planes), (weights, source)
 
@@ -266,13 +272,14 @@ TPS_GRID = Op("tps_grid", grid_forward, grid_vjp)
 def maps_points(centres: Any, count: int) -> bool:
     """Whether a spline grid of ``count`` points maps them (`map_points`) instead of using weights.
 
-    Only numpy's, and only where the weights (K per point, in the centres'
-    dtype, per batch item of the centres) would exceed `WEIGHT_LIMIT`: never
-    kept, they would be built on every call, at K times the cost of mapping
-    the points. Other libraries keep BLAS's products and their weights path.
+    Only on a backend with per-point spline sums (an op ``spline_points``:
+    numpy's), and only where the weights (K per point, in the centres' dtype,
+    per batch item of the centres) would exceed `WEIGHT_LIMIT`: never kept,
+    they would be built on every call, at K times the cost of mapping the
+    points. Other libraries keep BLAS's products and their weights path.
     A rule on shapes alone, so every chunk of a grid follows the whole grid's.
     """
-    if not _is_numpy(array_namespace(centres)):
+    if backends.op(backend_name(array_namespace(centres)), "spline_points") is None:
         return False
     per_point = math.prod(centres.shape[:-1]) * centres.dtype.itemsize
     return per_point * count > WEIGHT_LIMIT
@@ -295,11 +302,6 @@ def map_points(
         coefficients = spline_coefficients(precise, precise_source, regularization)
     mapped, _ = _map(coefficients, precise, xp.astype(points, precise.dtype, copy=False), xp)
     return xp.astype(mapped, dtype, copy=False)
-
-
-def _is_numpy(xp: Any) -> bool:
-    # numpy has no backend to ask: its fixed-order sums live in `_tps_numpy`
-    return backend_name(xp) == "numpy"
 
 
 class GridWeightCache:
