@@ -256,3 +256,32 @@ def test_affine_warps_with_overflowing_or_non_finite_matrices(rng, monkeypatch, 
         expected = gw.sample(image, transform.sampling_grid((5, 8)))
         found = gw.warp(image, transform, (5, 8))
     np.testing.assert_array_equal(found, expected)
+
+
+@pytest.mark.parametrize(("mode", "padding", "align_corners"), COMBINATIONS)
+@pytest.mark.parametrize("items", [2, 1])
+def test_a_window_of_the_padded_copy_reads_what_the_whole_copy_reads(
+    rng, mode, padding, align_corners, items
+):
+    # points over part of the image (and past its edge): the window is the rows and
+    # columns they read; one image item may serve every item of points
+    from geowarp.dask._kernel import neighbour_span, pixels
+
+    image = rng.normal(size=(items, 3, 9, 11)).astype("float32")
+    grid = rng.uniform(-0.3, 1.2, size=(2, 4, 5, 2)).astype("float32")
+    fill = rng.normal(size=3) if padding == "constant" else None
+    options = {"mode": mode, "padding": padding, "align_corners": align_corners}
+    expected = gw.sample(
+        np.broadcast_to(image, (2, *image.shape[1:])),
+        grid,
+        **options,
+        **({"fill_value": fill} if fill is not None else {}),
+    )
+    ring = fill if fill is not None else np.zeros(3)
+    padded = _numpy._padded_planar(image, ring.astype("float32"))
+    x, y = pixels(grid, (9, 11), padding, align_corners)
+    (top, bottom), (left, right) = neighbour_span(y, mode), neighbour_span(x, mode)
+    assert (top, left) > (-1, -1)  # a window, not the whole copy
+    values = padded[:, :, top + 1 : bottom + 2, left + 1 : right + 2]
+    found = _numpy.sample_window(values, grid, (top, left), (9, 11), **options)
+    np.testing.assert_array_equal(found, expected)

@@ -9,6 +9,10 @@ fill for ``"zeros"``/``"constant"``, zero otherwise, as the samplers' ring).
 Window indices are the full indices minus the window's origin, integers, so
 every gathered value, every fraction and every blend is the in-memory
 sampler's, operation for operation: the block equals it to the last bit.
+Floating blocks whose grid has the image's dtype run numpy's sampler kernels
+on the window (`geowarp.samplers._numpy.sample_window`), several times faster;
+`sample_window` here reads the others (integer images), as the samplers
+promote them.
 """
 
 from __future__ import annotations

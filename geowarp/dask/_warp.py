@@ -13,6 +13,7 @@ import numpy as np
 from .._errors import GeowarpTypeError, GeowarpValueError
 from ..grid import check_shape
 from ..samplers import check_settings
+from ..samplers._numpy import sample_window as kernel_window
 from ..samplers._sample import _common_batch, _dtypes, _fill
 from ..transforms import Affine, Transform
 from ..transforms._matrix import MatrixTransform
@@ -122,15 +123,20 @@ class _Plan:
         self.real, self.grid_dtype, self.out_dtype = real, grid_dtype, real
         self.solved: SplineSolution | None = None  # a spline's system, solved once
 
-    def pixels(self, items: slice, rows: Any, cols: Any) -> tuple[Any, Any]:
-        """Pixel coordinates (B_block, h, w) of output rows/cols for batch ``items``."""
+    def grid(self, items: slice, rows: Any, cols: Any) -> Any:
+        """The sampling grid (B_block or 1, h, w, 2) of output rows/cols for batch ``items``."""
         transform = _items(self.transform, items)
         grid = block_grid(transform, self.out_shape, rows, cols, self.align_corners, self.solved)
         grid = np.asarray(grid, dtype=self.grid_dtype)
         if grid.ndim == 3:
-            grid = grid[None]
-        elif self.transform.batch_shape and not isinstance(transform, MatrixTransform):
-            grid = grid[items]  # the whole batch was mapped: keep this block's items
+            return grid[None]
+        if self.transform.batch_shape and not isinstance(transform, MatrixTransform):
+            return grid[items]  # the whole batch was mapped: keep this block's items
+        return grid
+
+    def pixels(self, items: slice, rows: Any, cols: Any) -> tuple[Any, Any]:
+        """Pixel coordinates (B_block or 1, h, w) of output rows/cols for batch ``items``."""
+        grid = self.grid(items, rows, cols)
         return pixels(grid, self.in_shape, self.padding, self.align_corners)
 
     def span(self, items: slice, rows: Any, cols: Any) -> tuple[Any, Any]:
@@ -149,15 +155,29 @@ def _block(
     plan: _Plan, items: slice, rows: slice, cols: slice, span: Any, region: Any, ring: Any
 ) -> Any:
     """One output block (B_block, C_block, h, w) from its input ``region`` (or None)."""
-    x, y = plan.pixels(items, rows, cols)
     count = items.stop - items.start
-    x = np.broadcast_to(x, (count, *x.shape[1:]))  # one transform for every item
-    y = np.broadcast_to(y, (count, *y.shape[1:]))
     (top, _), (left, _) = span
     origin = (max(top, 0), max(left, 0))
     values = window(
         None if region is None else np.asarray(region, dtype=plan.real), origin, span, ring
     )
+    if plan.grid_dtype == plan.real and plan.real in (np.float32, np.float64):
+        # numpy's sampler kernels, on the window: pixels, blend and all, chunk by chunk
+        grid = plan.grid(items, rows, cols)
+        grid = np.broadcast_to(grid, (count, *grid.shape[1:]))  # one transform for every item
+        out = kernel_window(
+            values,
+            grid,
+            (top, left),
+            plan.in_shape,
+            mode=plan.mode,
+            padding=plan.padding,
+            align_corners=plan.align_corners,
+        )
+        return out.astype(plan.out_dtype, copy=False)
+    x, y = plan.pixels(items, rows, cols)  # integer images: the samplers' own promotions
+    x = np.broadcast_to(x, (count, *x.shape[1:]))
+    y = np.broadcast_to(y, (count, *y.shape[1:]))
     out = sample_window(values, x, y, (top, left), plan.mode)
     return out.astype(plan.out_dtype, copy=False)
 

@@ -152,17 +152,50 @@ def _matrix_points(along_x: Any, along_y: Any, rows: Any, buffers: _Buffers) -> 
     y /= w
 
 
+def sample_window(
+    values: Any,
+    grid: Any,
+    corner: tuple[int, int],
+    in_shape: tuple[int, int],
+    *,
+    mode: str,
+    padding: str,
+    align_corners: bool,
+) -> Any:
+    """`geowarp.sample`'s values at ``grid`` (B, H, W, 2) from a window of its padded copy.
+
+    ``values`` (B or 1, C, h, w) are the samplers' padded copy of an image of
+    ``in_shape`` (its rows and columns from pixel ``corner`` = (row, column)
+    on, the ring's value where they reach past the image), holding every
+    neighbour the points read; ``grid`` has the values' dtype. The kernels'
+    own chunks, bit for bit the whole image's values (`geowarp.dask` samples
+    its blocks with it).
+    """
+    shared = values.shape[0] != grid.shape[0]
+    window = (corner, in_shape)
+    layout = _Layout(values.shape, padding, align_corners, grid.dtype, window=window, shared=shared)
+    return _sample_copy(np.ascontiguousarray(values), grid, layout, _CHUNKS[mode])
+
+
 def _sample(
     image: Any, grid: Any, fill: Any, padding: str, align_corners: bool, chunk: Callable[..., None]
 ) -> Any:
-    batch, channels = image.shape[:2]
+    if 0 in (*image.shape[:2], *grid.shape[1:3]):  # no output value: nothing to pad
+        return np.empty((*image.shape[:2], *grid.shape[1:3]), dtype=image.dtype)
+    padded = _padded_planar(image, fill)
+    return _sample_copy(
+        padded, grid, _Layout(padded.shape, padding, align_corners, grid.dtype), chunk
+    )
+
+
+def _sample_copy(padded: Any, grid: Any, layout: _Layout, chunk: Callable[..., None]) -> Any:
+    """The points of ``grid`` read from ``padded``, the copy ``layout`` describes."""
+    batch, channels = grid.shape[0], padded.shape[1]
     _, out_h, out_w, _ = grid.shape
     points = out_h * out_w
-    out = np.empty((batch, channels, points), dtype=image.dtype)
+    out = np.empty((batch, channels, points), dtype=padded.dtype)
     if out.size == 0:
         return np.reshape(out, (batch, channels, out_h, out_w))
-    padded = _padded_planar(image, fill)
-    layout = _Layout(padded.shape, padding, align_corners, grid.dtype)
     flat = np.reshape(padded, (-1,))
     grid_x = np.reshape(grid[..., 0], (batch, points))  # views for the usual layouts
     grid_y = np.reshape(grid[..., 1], (batch, points))
@@ -260,25 +293,38 @@ class _Layout:
         dtype: Any,
         *,
         nan_free: bool = False,
+        window: tuple[tuple[int, int], tuple[int, int]] | None = None,
+        shared: bool = False,
     ) -> None:
-        _, self.channels, padded_h, self.padded_w = padded_shape
-        self.height, self.width = padded_h - 3, self.padded_w - 3
-        self.plane = padded_h * self.padded_w
+        items, self.channels, padded_h, self.padded_w = padded_shape
         self.padding, self.align_corners = padding, align_corners
         self.nan_free = nan_free  # the points are known to hold no NaN: no search for it
-        # index arithmetic in floating point is exact while every index fits the
-        # mantissa: the whole copy when it can, else within a plane (float64 beyond
-        # float32's 2**24), the planes' offsets then added as integers
-        rows = padded_shape[0] * self.channels * self.plane
+        self.shared = shared  # one item of the copy read by every item of points
+        # The copy is the whole padded image, whose first value is pixel (-1, -1) of
+        # the ring, or a ``window`` of it: (first row, first column) and the image's
+        # (height, width), which the points' pixels are computed for.
+        if window is None:
+            window = ((-1, -1), (padded_h - 3, self.padded_w - 3))
+        self.corner, (self.height, self.width) = window
+        self.plane = padded_h * self.padded_w
+        # Index arithmetic in floating point is exact while every value it takes fits
+        # the mantissa: ``y * W + x`` (at most ``reach``) in the points' dtype, or in
+        # float64 beyond float32's 2**24; the items' offsets too when the whole sum
+        # fits, else they are added as integers.
+        top, left = self.corner
+        reach = (abs(top) + self.height + 3) * self.padded_w + abs(left) + self.width + 3
+        rows = items * self.channels * self.plane
         mantissa = FLOAT32_EXACT if dtype == np.float32 else 2**53
-        self.float_offsets = rows < mantissa
-        self.index_float = dtype if self.plane < mantissa else np.float64
-        self.narrow = rows <= INT32_ROWS
+        self.float_offsets = rows + 2 * reach < mantissa
+        self.index_float = dtype if reach < mantissa else np.float64
+        self.narrow = rows + 2 * reach <= INT32_ROWS
 
     def item_offsets(self, first: int, stop: int) -> Any:
-        """(items, 1) offsets of items ``first:stop`` plus the ring's ``(+1, +1)``."""
-        items = np.arange(first, stop, dtype=np.intp) * (self.channels * self.plane)
-        items += self.padded_w + 1
+        """(items, 1) offsets of items ``first:stop``, less the first value's pixel's
+        ``y * W + x`` (for the whole copy, plus the ring's ``(+1, +1)``)."""
+        size = 0 if self.shared else self.channels * self.plane
+        items = np.arange(first, stop, dtype=np.intp) * size
+        items -= self.corner[0] * self.padded_w + self.corner[1]
         return items[:, None].astype(self.index_float) if self.float_offsets else items[:, None]
 
     def pixels(self, coord: Any, size: int, pixel: Any) -> Any:
