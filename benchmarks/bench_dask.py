@@ -24,8 +24,8 @@ about the centre, bilinear, zeros outside):
   mode="grid-constant", output_chunks=1024)`` where ``matrix``/``offset``
   are the pixel-frame map ``N_in^-1 @ theta @ N_out``
   (`geowarp.grid.normalized_to_pixel_matrix` and its inverse) reordered from
-  (x, y) to SciPy's (row, col), as ``/work/shared/PEERS.md`` explains for
-  SciPy; ``"grid-constant"`` is the mode that interpolates towards the zero
+  (x, y) to SciPy's (row, col) axis order; ``"grid-constant"`` is the mode
+  that interpolates towards the zero
   border as ``grid_sample`` does.
 
 Before timing, both peers warp a 256 x 256 crop of the problem and their
