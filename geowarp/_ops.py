@@ -19,6 +19,7 @@ from ._namespace import device as array_device
 __all__ = [
     "broadcast_shapes",
     "compiled",
+    "compiles",
     "content_key",
     "matmul_shared",
     "matmul_shared_right",
@@ -168,6 +169,11 @@ def compiled(xp: Any, function: Callable[..., Any], /, **static: Any) -> Callabl
     if native is None:
         return functools.partial(function, **static)
     return _compiled(native, function, tuple(static.items()))
+
+
+def compiles(xp: Any) -> bool:
+    """Whether `compiled` compiles for ``xp``'s library (its backend has ``compile``)."""
+    return backends.op(backend_name(xp), "compile") is not None
 
 
 @functools.lru_cache(maxsize=64)

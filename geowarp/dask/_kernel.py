@@ -1,4 +1,4 @@
-"""Sampling one output block from the input region it reads, as `geowarp.sample` would.
+"""The input window one output block reads, as `geowarp.sample` would read it.
 
 The samplers read a padded copy of the WHOLE image at pixel coordinates
 computed for the whole image (`geowarp.samplers._coordinates.source_pixels`).
@@ -9,10 +9,8 @@ fill for ``"zeros"``/``"constant"``, zero otherwise, as the samplers' ring).
 Window indices are the full indices minus the window's origin, integers, so
 every gathered value, every fraction and every blend is the in-memory
 sampler's, operation for operation: the block equals it to the last bit.
-Floating blocks whose grid has the image's dtype run numpy's sampler kernels
-on the window (`geowarp.samplers._numpy.sample_window`), several times faster;
-`sample_window` here reads the others (integer images), as the samplers
-promote them.
+The block is read by numpy's sampler kernels on the window
+(`geowarp.samplers._numpy.sample_window`).
 """
 
 from __future__ import annotations
@@ -66,40 +64,3 @@ def window(
         row, col = origin[0] - top, origin[1] - left
         out[:, :, row : row + region.shape[2], col : col + region.shape[3]] = region
     return out
-
-
-def sample_window(values: Any, x: Any, y: Any, corner: tuple[int, int], mode: str) -> Any:
-    """Read ``values`` (B or 1, C, h, w), whose top-left is padded index ``corner``, at pixels
-    ``x``, ``y`` (B, H_out, W_out): (B, C, H_out, W_out) in the values' dtype."""
-    width = values.shape[-1]
-    # Gathers by flat index into each item's (C, h * w) plane: the same values as
-    # ``values[items, :, rows, cols]``, about twice as fast as numpy's advanced indexing.
-    planes = np.reshape(values, (*values.shape[:2], -1))
-
-    shared = planes.shape[0] != x.shape[0]  # one image item read by every transform
-
-    def gather(flat: Any) -> Any:
-        parts = [
-            np.take(planes[0 if shared else item], flat[item], axis=1)
-            for item in range(flat.shape[0])
-        ]
-        return parts[0][None] if len(parts) == 1 else np.stack(parts)
-
-    if mode == "nearest":  # half-way ties to even, as the samplers
-        rows = (np.round(y) - corner[0]).astype(np.intp)
-        cols = (np.round(x) - corner[1]).astype(np.intp)
-        return gather(rows * width + cols)
-    x0, y0 = np.floor(x), np.floor(y)
-    fx, fy = x - x0, y - y0  # the fractions, as the samplers' ``x - x0``
-    flat = (y0 - corner[0]).astype(np.intp) * width + (x0 - corner[1]).astype(np.intp)
-    fx, fy = fx[:, None], fy[:, None]
-
-    def read(dy: int, dx: int) -> Any:
-        return gather(flat + (dy * width + dx))
-
-    # two lerps along x, one along y, in the samplers' order and rounding
-    left = read(0, 0)
-    top = (read(0, 1) - left) * fx + left
-    left = read(1, 0)
-    bottom = (read(1, 1) - left) * fx + left
-    return top + (bottom - top) * fy

@@ -13,12 +13,12 @@ import numpy as np
 from .._errors import GeowarpTypeError, GeowarpValueError
 from ..grid import check_shape
 from ..samplers import check_settings
-from ..samplers._numpy import sample_window as kernel_window
+from ..samplers._numpy import sample_window
 from ..samplers._sample import _common_batch, _dtypes, _fill
 from ..transforms import Affine, Transform
 from ..transforms._matrix import MatrixTransform
 from ._grid import SplineSolution, block_grid, solve_spline
-from ._kernel import neighbour_span, pixels, sample_window, window
+from ._kernel import neighbour_span, pixels, window
 
 #: Output block size per spatial axis when neither ``chunks`` nor the image sets one.
 DEFAULT_CHUNK = 1024
@@ -161,24 +161,19 @@ def _block(
     values = window(
         None if region is None else np.asarray(region, dtype=plan.real), origin, span, ring
     )
-    if plan.grid_dtype == plan.real and plan.real in (np.float32, np.float64):
-        # numpy's sampler kernels, on the window: pixels, blend and all, chunk by chunk
-        grid = plan.grid(items, rows, cols)
-        grid = np.broadcast_to(grid, (count, *grid.shape[1:]))  # one transform for every item
-        out = kernel_window(
-            values,
-            grid,
-            (top, left),
-            plan.in_shape,
-            mode=plan.mode,
-            padding=plan.padding,
-            align_corners=plan.align_corners,
-        )
-        return out.astype(plan.out_dtype, copy=False)
-    x, y = plan.pixels(items, rows, cols)  # integer images: the samplers' own promotions
-    x = np.broadcast_to(x, (count, *x.shape[1:]))
-    y = np.broadcast_to(y, (count, *y.shape[1:]))
-    out = sample_window(values, x, y, (top, left), plan.mode)
+    # numpy's sampler kernels on the window: pixels, blend and all, chunk by chunk. The
+    # grid has the working dtype, but for nearest on an integer image, which only gathers.
+    grid = plan.grid(items, rows, cols)
+    grid = np.broadcast_to(grid, (count, *grid.shape[1:]))  # one transform for every item
+    out = sample_window(
+        values,
+        grid,
+        (top, left),
+        plan.in_shape,
+        mode=plan.mode,
+        padding=plan.padding,
+        align_corners=plan.align_corners,
+    )
     return out.astype(plan.out_dtype, copy=False)
 
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import backends
-from .._namespace import backend_name, known_values
 from .._namespace import device as array_device
-from .._ops import compiled, solve
+from .._namespace import known_values
+from .._ops import compiled, compiles, solve
 from ..grid import axis_to_pixel
 from ..samplers import sample
 from ._models import Geometry, Model
@@ -257,19 +256,20 @@ def _level_equations(
     """``equations(params, done)``: `_equations` of ``level``, or where the library
     compiles (`geowarp._ops.compiled`), `_normal_equations` compiled once per level
     shape, every pair each time (the compiled program keeps its arrays in cache)."""
-    geometry = level.geometry
-    static = {
-        "model": model,
-        "moving_shape": level.moving_shape,
-        "shape": geometry.shape,
-        "scale": geometry.scale,
-        "align_corners": geometry.align_corners,
-        "settings": settings,
-        "xp": xp,
-    }
-    if backends.op(backend_name(xp), "compile") is None:
+    if not compiles(xp):
         return lambda params, done: _equations(model, level, params, settings, xp, done)
-    step = compiled(xp, _equations_of_arrays, **static)
+    geometry = level.geometry
+    step = compiled(
+        xp,
+        _equations_of_arrays,
+        model=model,
+        moving_shape=level.moving_shape,
+        shape=geometry.shape,
+        scale=geometry.scale,
+        align_corners=geometry.align_corners,
+        settings=settings,
+        xp=xp,
+    )
     arrays = (level.fixed, level.stack, level.mask, geometry.xs, geometry.ys)
     return lambda params, done: step(*arrays, params)
 
@@ -319,31 +319,45 @@ def optimise(
     """Refine ``params`` (B, P) on ``level``; returns (params, loss (B,), converged (B,))."""
     batch = params.shape[0]
     dtype, device = params.dtype, array_device(params)
-    best, trial = params, params
     # (the standard's full() is missing from some namespaces: zeros plus a value)
     zeros = xp.zeros((batch,), dtype=dtype, device=device)
-    best_loss, damping = zeros + math.inf, zeros + INITIAL_DAMPING
-    normal = xp.zeros((batch, params.shape[1], params.shape[1]), dtype=dtype, device=device)
-    gradient = xp.zeros_like(params)
-    done = zeros > 0
-    moved = zeros + math.inf  # how far the trial's step moved points
+    state = _State(
+        best=params,
+        trial=params,
+        gradient=xp.zeros_like(params),
+        normal=xp.zeros((batch, params.shape[1], params.shape[1]), dtype=dtype, device=device),
+        best_loss=zeros + math.inf,
+        damping=zeros + INITIAL_DAMPING,
+        done=zeros > 0,
+        moved=zeros + math.inf,
+    )
     equations = _level_equations(model, level, settings, xp)
-    geometry = level.geometry
     # one program for every level: the level's scale is an argument, not a constant
     update = compiled(xp, _update, model=model, tolerance=settings.tolerance, xp=xp)
-    scale = xp.asarray(geometry.scale, dtype=dtype, device=device)
-    state = (best, trial, gradient, normal, best_loss, damping, done, moved)
+    scale = xp.asarray(level.geometry.scale, dtype=dtype, device=device)
     for _ in range(settings.max_iterations):
-        state = update(state, *equations(state[1], state[6]), scale)
-        best, best_loss, done = state[0], state[4], state[6]
-        report(known_values(best_loss))
-        if bool(np.all(known_values(done))):
+        state = update(state, *equations(state.trial, state.done), scale)
+        report(known_values(state.best_loss))
+        if bool(np.all(known_values(state.done))):
             break
-    return best, best_loss, done
+    return state.best, state.best_loss, state.done
+
+
+class _State(NamedTuple):
+    """What a Levenberg-Marquardt iteration carries to the next, per pair."""
+
+    best: Any  # (B, P) the params of the lowest loss so far
+    trial: Any  # (B, P) the params whose equations come next
+    gradient: Any  # (B, P) and
+    normal: Any  # (B, P, P) the equations at ``best``
+    best_loss: Any  # (B,)
+    damping: Any  # (B,)
+    done: Any  # (B,) bool
+    moved: Any  # (B,) how far the trial's step moved points (pixels)
 
 
 def _update(
-    state: tuple[Any, ...],
+    state: _State,
     value: Any,
     trial_gradient: Any,
     trial_normal: Any,
@@ -352,10 +366,9 @@ def _update(
     model: Model,
     tolerance: float,
     xp: Any,
-) -> tuple[Any, ...]:
-    """One Levenberg-Marquardt iteration after the trial's equations: the next state
-    ``(best, trial, gradient, normal, best_loss, damping, done, moved)``; ``scale``
-    (2,) is the level's moving-image pixels per normalized unit along (x, y)."""
+) -> _State:
+    """One Levenberg-Marquardt iteration after the trial's equations: the next state;
+    ``scale`` (2,) is the level's moving-image pixels per normalized unit along (x, y)."""
     best, trial, gradient, normal, best_loss, damping, done, moved = state
     better = (value <= best_loss) & ~done  # NaN (no valid pixel) is never better
     # Near the optimum, interpolation noise leaves the Gauss-Newton model a little
@@ -374,4 +387,4 @@ def _update(
     moved = xp.where(finite, model.displacement(best, step, frame, xp), math.inf)
     done = done | (moved < tolerance)
     trial = xp.where(done[:, None], best, best + step)
-    return best, trial, gradient, normal, best_loss, damping, done, moved
+    return _State(best, trial, gradient, normal, best_loss, damping, done, moved)

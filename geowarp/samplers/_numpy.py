@@ -167,9 +167,9 @@ def sample_window(
     ``values`` (B or 1, C, h, w) are the samplers' padded copy of an image of
     ``in_shape`` (its rows and columns from pixel ``corner`` = (row, column)
     on, the ring's value where they reach past the image), holding every
-    neighbour the points read; ``grid`` has the values' dtype. The kernels'
-    own chunks, bit for bit the whole image's values (`geowarp.dask` samples
-    its blocks with it).
+    neighbour the points read; ``grid`` has the values' dtype (a float one
+    for ``"nearest"``, which only gathers). The kernels' own chunks, bit for
+    bit the whole image's values (`geowarp.dask` samples its blocks with it).
     """
     shared = values.shape[0] != grid.shape[0]
     window = (corner, in_shape)
