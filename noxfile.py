@@ -15,7 +15,7 @@ TORCH = "torch==2.13.0"
 BACKENDS = ["numpy", "array_api_strict", "torch", "jax", "tensorflow"]
 # Extras per backend; the root conftest.py skips the doctests of adapter folders
 # whose framework a session does not install.
-EXTRAS = {"jax": "jax", "tensorflow": "tensorflow,keras"}
+EXTRAS = {"numpy": "numba", "jax": "jax", "tensorflow": "tensorflow,keras"}
 
 
 @nox.session
@@ -29,7 +29,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Mypy over geowarp, with every framework installed so its types are checked."""
-    session.install(TORCH, "-e", ".[jax,tensorflow,keras,demo,lint]")
+    session.install(TORCH, "-e", ".[jax,tensorflow,keras,numba,demo,lint]")
     session.run("mypy", *session.posargs)
 
 
@@ -68,5 +68,5 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """A quick run of the warp benchmark (benchmarks/bench_warp.py --quick)."""
-    session.install(TORCH, "-e", ".[jax,bench]")
+    session.install(TORCH, "-e", ".[jax,numba,bench]")
     session.run("python", "benchmarks/bench_warp.py", "--quick", *session.posargs)

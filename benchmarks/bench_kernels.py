@@ -27,8 +27,11 @@ destination -> source, ``align_corners=False``, zero padding):
   1x1x1024x1024):
 
   - ``gw``: ``gw.warp(image, gw.Affine(theta), out_shape)`` on numpy arrays,
-    the transform built inside the timed call; it runs numpy's sampler kernel
-    (``geowarp/samplers/_numpy.py``), on one thread;
+    the transform built inside the timed call; with the ``numba`` extra
+    installed it runs numba's compiled loops (``geowarp/samplers/_compiled.py``,
+    waited for before timing), their rows spread over the cores as cv2's;
+  - ``gw numpy``: the same with the compiled loops held off: numpy's chunked
+    sampler kernels (``geowarp/samplers/_numpy.py``), on one thread;
   - ``gw portable``: the same with ``native=False``: the array-API sampler,
     what numpy ran before that kernel existed;
   - ``cv2``: ``cv2.remap(image[b], map_x[b], map_y[b], INTER_LINEAR,
@@ -98,6 +101,7 @@ from kornia.geometry.transform import warp_perspective
 
 import geowarp as gw
 from geowarp.grid import normalized_to_pixel
+from geowarp.samplers import _compiled
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 NUMPY_CASES = (
@@ -109,7 +113,12 @@ TORCH_CASES = (
     Case("P1", "projective", 256, 1, 28, 28),
     Case("P2", "projective", 8, 3, 256, 256),
 )
-GOALS = {"numpy fwd gw/cv2": 3.0, "fwd+bwd gw/torch": 0.9, "fwd+bwd gw/kornia": 1.0}
+GOALS = {
+    "numpy fwd gw/cv2": 3.0,
+    "numpy fwd gw/cv2, back to back": 3.0,
+    "fwd+bwd gw/torch": 0.9,
+    "fwd+bwd gw/kornia": 1.0,
+}
 
 
 # --------------------------------------------------------------------------- numpy
@@ -150,8 +159,21 @@ def cv2_warp(
     return out
 
 
+def without_compiled_loops(function: Callable[[], object]) -> Callable[[], object]:
+    """``function`` run with numba's compiled loops held off: numpy's chunks serve."""
+
+    def run() -> object:
+        loops, _compiled._State.kernels = _compiled._State.kernels, None
+        try:
+            return function()
+        finally:
+            _compiled._State.kernels = loops
+
+    return run
+
+
 def bench_numpy_case(case: Case, repeats: int, warmup: int) -> dict[str, Any]:
-    """Forward medians (ms) and output checks of gw, gw portable and cv2.remap."""
+    """Forward medians (ms) and output checks of gw, gw numpy, gw portable and cv2.remap."""
     inputs = make_inputs(case)
     image, theta = inputs.image, inputs.params
     map_x, map_y = remap_maps(theta, case.out_shape)
@@ -159,13 +181,18 @@ def bench_numpy_case(case: Case, repeats: int, warmup: int) -> dict[str, Any]:
     out = np.empty((case.batch, *case.out_shape, case.channels), dtype=np.float32)
     fns: dict[str, Callable[[], object]] = {
         "gw": lambda: gw.warp(image, gw.Affine(theta), case.out_shape),
+        "gw numpy": without_compiled_loops(
+            lambda: gw.warp(image, gw.Affine(theta), case.out_shape)
+        ),
         "gw portable": lambda: gw.warp(image, gw.Affine(theta), case.out_shape, native=False),
         "cv2": lambda: cv2_warp(channels_last, map_x, map_y, out),
     }
     reference = gw.warp(image, gw.Affine(theta), case.out_shape)
+    chunks = fns["gw numpy"]()
     portable = gw.warp(image, gw.Affine(theta), case.out_shape, native=False)
     remapped = cv2_warp(channels_last, map_x, map_y, out).transpose(0, 3, 1, 2)
     checks = {
+        "gw numpy out_max_abs": float(np.abs(chunks - reference).max()),
         "gw portable out_max_abs": float(np.abs(portable - reference).max()),
         "gw out_max_rel vs portable": float(
             np.abs(portable - reference).max() / np.abs(portable).max()
@@ -173,7 +200,9 @@ def bench_numpy_case(case: Case, repeats: int, warmup: int) -> dict[str, Any]:
         "cv2 out_max_abs": float(np.abs(remapped - reference).max()),
     }
     timings = time_interleaved(fns, repeats, warmup, shuffle_seed=0)
-    alone = time_back_to_back({name: fns[name] for name in ("gw", "cv2")}, repeats, warmup)
+    alone = time_back_to_back(
+        {name: fns[name] for name in ("gw", "gw numpy", "cv2")}, repeats, warmup
+    )
     return {
         "ms": {name: t.median for name, t in timings.items()},
         "min_ms": {name: t.minimum for name, t in timings.items()},
@@ -239,10 +268,12 @@ def ratios(numpy_results: dict[str, Any], torch_results: dict[str, Any]) -> dict
     for name, result in numpy_results.items():
         ms = result["ms"]
         found[f"{name} numpy fwd gw/cv2"] = ms["gw"] / ms["cv2"]
+        found[f"{name} numpy fwd gw numpy/cv2"] = ms["gw numpy"] / ms["cv2"]
         found[f"{name} numpy fwd gw portable/cv2"] = ms["gw portable"] / ms["cv2"]
         found[f"{name} numpy fwd gw/gw portable"] = ms["gw"] / ms["gw portable"]
         alone = result["back_to_back_ms"]
         found[f"{name} numpy fwd gw/cv2, back to back"] = alone["gw"] / alone["cv2"]
+        found[f"{name} numpy fwd gw numpy/cv2, back to back"] = alone["gw numpy"] / alone["cv2"]
     for name, result in torch_results.items():
         ms = result["ms"]
         for mode in (FWD_BWD, FWD):
@@ -256,6 +287,14 @@ def goal(ratio_name: str) -> float | None:
     if ratio_name.startswith(tuple(f"{c.name} {FWD} " for c in TORCH_CASES)):
         return None  # forward-only torch ratios are for reference
     return next((bound for key, bound in GOALS.items() if ratio_name.endswith(key)), None)
+
+
+def _numba_version() -> str:
+    try:
+        import numba
+    except ImportError:
+        return "not installed"
+    return str(numba.__version__)
 
 
 def machine_info(repeats: int, warmup: int, quick: bool) -> dict[str, Any]:
@@ -283,7 +322,8 @@ def markdown(report: dict[str, Any]) -> str:
         "# bench_kernels",
         "",
         f"{meta['date']}; geowarp {meta['geowarp_git']}; numpy {meta['numpy']}, cv2 "
-        f"{meta['cv2']} ({meta['cv2_threads']} threads), torch {meta['torch']} "
+        f"{meta['cv2']} ({meta['cv2_threads']} threads), numba {meta['numba']} (compiled "
+        f"loops: {meta['compiled_loops']}), torch {meta['torch']} "
         f"({meta['torch_threads']} threads), kornia {meta['kornia']}; {meta['cpu_count']} CPU "
         f"cores; float32; median of {meta['repeats']} interleaved rounds after "
         f"{meta['warmup']} warm-up; load average {meta['load_average_at_start']} at start, "
@@ -291,16 +331,19 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## NumPy forward, affine (ms)",
         "",
-        "| case | gw | gw portable | cv2.remap | gw, back to back | cv2.remap, back to back "
+        "| case | gw | gw numpy | gw portable | cv2.remap | gw, back to back "
+        "| gw numpy, back to back | cv2.remap, back to back | gw numpy vs gw (max abs) "
         "| gw vs portable (max abs) | cv2 vs gw (max abs) |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case in NUMPY_CASES:
         result = report["numpy"][case.name]
         ms, alone, checks = result["ms"], result["back_to_back_ms"], result["checks"]
         lines.append(
-            f"| {case.describe()} | {ms['gw']:.2f} | {ms['gw portable']:.2f} | {ms['cv2']:.2f} | "
-            f"{alone['gw']:.2f} | {alone['cv2']:.2f} | "
+            f"| {case.describe()} | {ms['gw']:.2f} | {ms['gw numpy']:.2f} | "
+            f"{ms['gw portable']:.2f} | {ms['cv2']:.2f} | {alone['gw']:.2f} | "
+            f"{alone['gw numpy']:.2f} | {alone['cv2']:.2f} | "
+            f"{checks['gw numpy out_max_abs']:.1e} | "
             f"{checks['gw portable out_max_abs']:.1e} | {checks['cv2 out_max_abs']:.1e} |"
         )
     lines += [
@@ -352,6 +395,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
     cv2 = _cv2()
     report["meta"].update(cv2=cv2.__version__, cv2_threads=cv2.getNumThreads())
+    ready = _compiled.wait(timeout=600)  # compiled (or loaded from numba's cache) in the background
+    report["meta"].update(
+        numba=_numba_version(), compiled_loops="in use" if ready else _compiled.error()
+    )
     for case in NUMPY_CASES:
         print(f"numpy {case.describe()}")
         report["numpy"][case.name] = result = bench_numpy_case(case, repeats, warmup)

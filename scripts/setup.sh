@@ -19,4 +19,4 @@ fi
 # with everything else instead of pulling a CUDA build.
 echo "setup: installing geowarp and its extras into .venv" >&2
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-    torch==2.13.0 -e ".[jax,tensorflow,keras,dask,test,demo,bench,lint,docs]"
+    torch==2.13.0 -e ".[jax,tensorflow,keras,dask,numba,test,demo,bench,lint,docs]"

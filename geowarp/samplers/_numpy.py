@@ -31,16 +31,24 @@ what changes is how NumPy is asked to do it:
   in its gathers and arithmetic) made a 1024x1024 warp slower on two idle
   cores (8.4 against 6.0 ms), the chunks being bound by memory, not by
   arithmetic.
+
+Where numba is installed, `geowarp.samplers._compiled` compiles the same
+arithmetic point by point, in loops that need none of these tricks and that
+do spread a large warp's rows over the cores; the chunks serve until those
+loops are ready, and wherever they do not apply (reflection padding, integer
+images).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import _compiled
 from ._coordinates import COORDINATE_LIMIT, INT32_ROWS, source_pixels
 
 #: Points per chunk: the buffers of a chunk fit a core's L2 cache.
@@ -56,18 +64,19 @@ ROW_BUFFER = 256
 
 def bilinear(image: Any, grid: Any, fill: Any, *, padding: str, align_corners: bool) -> Any:
     """`geowarp.samplers.BILINEAR`'s forward for numpy arrays of one dtype."""
-    return _sample(image, grid, fill, padding, align_corners, _bilinear_chunk)
+    return _sample(image, grid, fill, padding, align_corners, "bilinear")
 
 
 def nearest(image: Any, grid: Any, fill: Any, *, padding: str, align_corners: bool) -> Any:
     """`geowarp.samplers.NEAREST`'s forward for numpy arrays of one dtype."""
-    return _sample(image, grid, fill, padding, align_corners, _nearest_chunk)
+    return _sample(image, grid, fill, padding, align_corners, "nearest")
 
 
 KERNELS: dict[str, Callable[..., Any]] = {"bilinear_sample": bilinear, "nearest_sample": nearest}
 """The kernels by core op name, as in `geowarp.backends.Backend` ``samplers``."""
 
 _CHUNKS: dict[str, Callable[..., None]] = {}  # filled below, by mode
+_AUTO = "auto"  # `_loops`' default: numba's compiled loops where ready and they apply
 
 
 def warp_matrix(
@@ -80,6 +89,7 @@ def warp_matrix(
     mode: str,
     padding: str,
     align_corners: bool,
+    _loops: Any = _AUTO,
 ) -> Any:
     """`geowarp.warp` by a matrix map, its sampling grid built chunk by chunk, never whole.
 
@@ -90,7 +100,10 @@ def warp_matrix(
     products, one add per point, and for a homography the same division by
     ``w``, NaN where the point is not in front), written into the kernel's
     buffers: the values are the ones ``warp`` samples through a grid, bit
-    for bit, without the grid's memory pass and page faults.
+    for bit, without the grid's memory pass and page faults. numba's compiled
+    loops (`geowarp.samplers._compiled`) compute the same values point by
+    point where they are ready and apply (``_loops``: the loops' module, or
+    None for numpy's chunks).
     """
     batch, channels = image.shape[:2]
     out_h, out_w = ys.shape[0], xs.shape[0]
@@ -108,6 +121,15 @@ def warp_matrix(
     layout = _Layout(padded.shape, padding, align_corners, image.dtype, nan_free=nan_free)
     flat = np.reshape(padded, (-1,))
     points = out_h * out_w
+    loops = _loops_for(layout, image.dtype, image.dtype, _loops)
+    if loops is not None:
+        # each homography's sign of w in front, as `_matrix_points` reads it (affine: unused)
+        centres = rows[:, 2, 2] if rows.shape[-2] == 3 else np.ones(rows.shape[0])
+        signs = np.where(centres < 0, -1.0, 1.0).astype(image.dtype)
+        settings = (*layout.loop_settings(mode), out)
+        arguments = (flat, along_x, along_y, signs, layout.integer_offsets(batch), *settings)
+        _compiled.run_rows(loops.matrix_rows, arguments, batch * out_h, batch * points)
+        return np.reshape(out, (batch, channels, out_h, out_w))
     items = max(1, CHUNK // points)
     lines = out_h if items > 1 else max(1, min(out_h, CHUNK // out_w))
     size = min(batch, items) * lines * out_w
@@ -174,22 +196,26 @@ def sample_window(
     shared = values.shape[0] != grid.shape[0]
     window = (corner, in_shape)
     layout = _Layout(values.shape, padding, align_corners, grid.dtype, window=window, shared=shared)
-    return _sample_copy(np.ascontiguousarray(values), grid, layout, _CHUNKS[mode])
+    values = np.ascontiguousarray(values)
+    return _sample_copy(values, grid, layout, mode, _AUTO, threads=False)
 
 
-def _sample(
-    image: Any, grid: Any, fill: Any, padding: str, align_corners: bool, chunk: Callable[..., None]
-) -> Any:
+def _sample(image: Any, grid: Any, fill: Any, padding: str, align_corners: bool, mode: str) -> Any:
     if 0 in (*image.shape[:2], *grid.shape[1:3]):  # no output value: nothing to pad
         return np.empty((*image.shape[:2], *grid.shape[1:3]), dtype=image.dtype)
     padded = _padded_planar(image, fill)
-    return _sample_copy(
-        padded, grid, _Layout(padded.shape, padding, align_corners, grid.dtype), chunk
-    )
+    layout = _Layout(padded.shape, padding, align_corners, grid.dtype)
+    return _sample_copy(padded, grid, layout, mode, _AUTO)
 
 
-def _sample_copy(padded: Any, grid: Any, layout: _Layout, chunk: Callable[..., None]) -> Any:
-    """The points of ``grid`` read from ``padded``, the copy ``layout`` describes."""
+def _sample_copy(
+    padded: Any, grid: Any, layout: _Layout, mode: str, loops: Any, *, threads: bool = True
+) -> Any:
+    """The points of ``grid`` read from ``padded``, the copy ``layout`` describes.
+
+    ``loops``: numba's compiled loops' module, None for numpy's chunks, or
+    `_AUTO`; ``threads``: whether the loops may spread rows over the cores.
+    """
     batch, channels = grid.shape[0], padded.shape[1]
     _, out_h, out_w, _ = grid.shape
     points = out_h * out_w
@@ -197,6 +223,15 @@ def _sample_copy(padded: Any, grid: Any, layout: _Layout, chunk: Callable[..., N
     if out.size == 0:
         return np.reshape(out, (batch, channels, out_h, out_w))
     flat = np.reshape(padded, (-1,))
+    loops = _loops_for(layout, padded.dtype, grid.dtype, loops)
+    if loops is not None:
+        grid = np.ascontiguousarray(grid)
+        settings = (*layout.loop_settings(mode), out)
+        arguments = (flat, grid, layout.integer_offsets(batch), *settings)
+        work = batch * points if threads else 0
+        _compiled.run_rows(loops.grid_rows, arguments, batch * out_h, work)
+        return np.reshape(out, (batch, channels, out_h, out_w))
+    chunk = _CHUNKS[mode]
     grid_x = np.reshape(grid[..., 0], (batch, points))  # views for the usual layouts
     grid_y = np.reshape(grid[..., 1], (batch, points))
     items = max(1, CHUNK // points)
@@ -297,7 +332,7 @@ class _Layout:
         shared: bool = False,
     ) -> None:
         items, self.channels, padded_h, self.padded_w = padded_shape
-        self.padding, self.align_corners = padding, align_corners
+        self.padding, self.align_corners, self.dtype = padding, align_corners, np.dtype(dtype)
         self.nan_free = nan_free  # the points are known to hold no NaN: no search for it
         self.shared = shared  # one item of the copy read by every item of points
         # The copy is the whole padded image, whose first value is pixel (-1, -1) of
@@ -322,10 +357,27 @@ class _Layout:
     def item_offsets(self, first: int, stop: int) -> Any:
         """(items, 1) offsets of items ``first:stop``, less the first value's pixel's
         ``y * W + x`` (for the whole copy, plus the ring's ``(+1, +1)``)."""
+        items = self.integer_offsets(stop)[first:, None]
+        return items.astype(self.index_float) if self.float_offsets else items
+
+    def integer_offsets(self, items: int) -> Any:
+        """(items,) int64 offsets of the first ``items`` items (see `item_offsets`)."""
         size = 0 if self.shared else self.channels * self.plane
-        items = np.arange(first, stop, dtype=np.intp) * size
-        items -= self.corner[0] * self.padded_w + self.corner[1]
-        return items[:, None].astype(self.index_float) if self.float_offsets else items[:, None]
+        offsets = np.arange(items, dtype=np.int64) * size
+        offsets -= self.corner[0] * self.padded_w + self.corner[1]
+        return offsets
+
+    def loop_settings(self, mode: str) -> tuple[Any, Any]:
+        """``settings`` and ``constants`` of `geowarp.samplers._numba_kernels`' loops."""
+        settings = [self.padded_w, self.plane, self.channels, self.align_corners, mode == "nearest"]
+        low_x, high_x, low_y, high_y = (
+            (0, self.width - 1, 0, self.height - 1)
+            if self.padding == "border"
+            else (-1, self.width, -1, self.height)
+        )
+        constants = [1, 0.5, self.width, self.height, self.width - 1, self.height - 1]
+        constants += [low_x, high_x, low_y, high_y, COORDINATE_LIMIT]
+        return np.array(settings, dtype=np.int64), np.array(constants, dtype=self.dtype)
 
     def pixels(self, coord: Any, size: int, pixel: Any) -> Any:
         """`source_pixels` (without slope) of one chunk's coordinates into ``pixel``.
@@ -375,6 +427,60 @@ class _Layout:
         if not self.float_offsets:
             index += offsets
         return index
+
+
+def _loops_for(layout: _Layout, values: Any, points: Any, loops: Any) -> Any:
+    """The compiled loops' module to use (``loops`` itself unless `_AUTO`), or None."""
+    if loops is not _AUTO:
+        return loops
+    if layout.padding == "reflection" or values != points or values not in _compiled.DTYPES:
+        return None
+    return _compiled.kernels()
+
+
+def check_compiled(loops: Any) -> str | None:
+    """Where the compiled ``loops`` differ from numpy's chunks on small warps, else None.
+
+    Every mode, padding they serve, ``align_corners``, dtype and kind (affine,
+    homography with points behind it, a grid with NaN, inf and huge values,
+    a one-pixel axis). Compiles the loops as a side effect.
+    """
+    rng = np.random.default_rng(0)
+    cases = [("affine", 7, 9), ("projective", 7, 9), ("grid", 7, 9), ("grid", 1, 5)]
+    settings = itertools.product(("bilinear", "nearest"), ("zeros", "border"), (False, True))
+    combinations: Any = itertools.product(_compiled.DTYPES, cases, list(settings))
+    for dtype, (kind, height, width), (mode, padding, align) in combinations:
+        image = rng.normal(size=(2, 3, height, width)).astype(dtype)
+        fill = rng.normal(size=3).astype(dtype)
+        if kind == "grid":
+            grid = rng.uniform(-1.5, 1.5, size=(2, 4, 6, 2)).astype(dtype)
+            grid[0, 0, :4, 0] = [np.nan, np.inf, -np.inf, 1e30]
+            grid[1, 0, :5] = [[0.125, -0.375]] * 5  # half-way ties with align_corners
+            padded = _padded_planar(image, fill)
+            layout = _Layout(padded.shape, padding, align, dtype)
+            results = [_sample_copy(padded, grid, layout, mode, use) for use in (None, loops)]
+        else:
+            rows = rng.normal(scale=0.5, size=(2, 3, 3)).astype(dtype)
+            rows[:, :2, :2] += np.eye(2, dtype=dtype)
+            rows = rows[:, :2] if kind == "affine" else rows
+            xs, ys = np.linspace(-1, 1, 6, dtype=dtype), np.linspace(-1, 1, 4, dtype=dtype)
+            results = [
+                warp_matrix(
+                    image,
+                    rows,
+                    xs,
+                    ys,
+                    fill,
+                    mode=mode,
+                    padding=padding,
+                    align_corners=align,
+                    _loops=use,
+                )
+                for use in (None, loops)
+            ]
+        if not np.array_equal(results[0], results[1], equal_nan=True):
+            return f"the compiled loops differ from numpy's: {kind} {dtype}, {mode}, {padding}"
+    return None
 
 
 def no_nan(*pixels: Any) -> bool:
