@@ -30,11 +30,12 @@ import numpy as np
 
 from .backends import Backend
 from .grid import base_axes
-from .samplers._numpy import KERNELS, warp_matrix
+from .samplers._numpy import KERNELS, loops_serve, warp_matrix
 from .transforms import Affine, Projective, Transform, _tps_numpy
 
-#: Fewest output points per image for the whole-warp fast path: below, many images
-#: share a chunk and building their grid rows per chunk measured slower than one grid.
+#: Fewest output points per image for the whole-warp fast path on numpy's chunks: below,
+#: many images share a chunk and building their grid rows per chunk measured slower than
+#: one grid. numba's compiled loops, where they serve, take every size.
 MIN_POINTS = 2**14
 
 
@@ -57,8 +58,9 @@ def warp(image: Any, transform: Transform, out_shape: tuple[int, int], **setting
         return None
     if 0 in image.shape[2:] or (rows.ndim == 3 and rows.shape[0] != image.shape[0]):
         return None
-    if out_shape[0] * out_shape[1] < MIN_POINTS:  # small outputs: grid + sampler measured faster
-        return None
+    small = out_shape[0] * out_shape[1] < MIN_POINTS
+    if small and not loops_serve(settings["padding"], image.dtype):
+        return None  # small outputs: numpy's grid + sampler measured faster than its chunks
     xs, ys = base_axes(out_shape, align_corners=settings["align_corners"], like=rows)
     value = np.asarray(fill, dtype=image.dtype)
     return warp_matrix(

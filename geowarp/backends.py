@@ -18,7 +18,8 @@ array-api-compat knows (a wrapped numpy array, say).
 Examples
 --------
 numpy's built-in backend with its bilinear kernel replaced by one that counts
-its calls and defers to the portable code (``tests/test_backends.py``
+its calls and defers to the portable code, and without its whole-warp fast
+path, so that warps sample through that kernel (``tests/test_backends.py``
 registers a whole toy library).
 
 >>> import dataclasses
@@ -32,7 +33,8 @@ registers a whole toy library).
 ...     return BILINEAR.forward(image, grid, fill, padding=padding,
 ...                             align_corners=align_corners)[0]
 >>> built_in = backends.get("numpy")
->>> backends.register(dataclasses.replace(built_in, samplers={"bilinear_sample": bilinear}))
+>>> counting = dataclasses.replace(built_in, samplers={"bilinear_sample": bilinear}, warp=None)
+>>> backends.register(counting)
 >>> gw.warp(np.ones((1, 1, 4, 4)), gw.Affine(np.eye(2, 3))).shape, calls
 ((1, 1, 4, 4), [(1, 1, 4, 4)])
 >>> backends.unregister("numpy")  # the built-in one is back on the next use

@@ -117,6 +117,10 @@ def test_warps_run_the_loops_once_ready(rng, loops, monkeypatch):
     matrix = np.array([[0.9, 0.2, 0.1], [-0.1, 1.1, 0.0]], dtype="float32")
     warped = gw.warp(image, gw.Affine(matrix), (170, 160))
     assert "matrix_rows" in calls
+    calls.clear()
+    small = gw.warp(image, gw.Affine(matrix), (28, 28))  # numpy's chunks: grid + sampler
+    assert calls == ["matrix_rows"]
+    np.testing.assert_array_equal(small, gw.warp(image, gw.Affine(matrix), (28, 28), native=False))
     grid = gw.Affine(matrix).sampling_grid((170, 160))
     calls.clear()
     np.testing.assert_array_equal(gw.sample(image, grid), warped)

@@ -30,7 +30,8 @@ _helper = numba.njit(inline="always", nogil=True, cache=True, boundscheck=False)
 def _loop(*arguments: str) -> Any:
     """numba's ``njit`` for the loops, compiled for float32 and float64 and for those
     only: ``"in1"`` is a read-only array of that dtype with 1 dimension (writable
-    arrays pass too), ``"out3"`` a writable one, ``"ints1"`` int64, ``"int"`` an int64."""
+    arrays pass too), ``"strided3"`` a read-only one of any strides, ``"out3"`` a
+    writable C-contiguous one, ``"ints1"`` int64, ``"int"`` an int64."""
     signatures = []
     for dtype in (numba.float32, numba.float64):
         types: list[Any] = []
@@ -40,6 +41,8 @@ def _loop(*arguments: str) -> Any:
                 types.append(numba.int64)
             elif kind.startswith("ints"):
                 types.append(numba.types.Array(numba.int64, ndim, "C", readonly=True))
+            elif kind.startswith("strided"):
+                types.append(numba.types.Array(dtype, ndim, "A", readonly=True))
             else:
                 types.append(numba.types.Array(dtype, ndim, "C", readonly=kind.startswith("in")))
         signatures.append(numba.void(*types))
@@ -155,10 +158,11 @@ def matrix_rows(
         _read(flat, index, fx, fy, settings, out, item, line * out_w, scratch)
 
 
-@_loop("in1", "in4", "ints1", "ints1", "in1", "out3", "int", "int")
+@_loop("in1", "strided3", "strided3", "ints1", "ints1", "in1", "out3", "int", "int")
 def grid_rows(
     flat: Any,
-    grid: Any,
+    grid_x: Any,
+    grid_y: Any,
     offsets: Any,
     settings: Any,
     constants: Any,
@@ -166,15 +170,16 @@ def grid_rows(
     first: int,
     stop: int,
 ) -> None:
-    """Rows of `geowarp.sample` at ``grid`` (B, H_out, W_out, 2), C-contiguous."""
-    out_h, out_w = grid.shape[1], grid.shape[2]
+    """Rows of `geowarp.sample` at the points ``grid_x``, ``grid_y`` (B, H_out, W_out) (the
+    grid's planes, views of any strides)."""
+    out_h, out_w = grid_x.shape[1], grid_x.shape[2]
     align = settings[3]
     rows, index = np.empty((8, out_w), constants.dtype), np.empty(out_w, np.int64)
     px, py, fx, fy, scratch = rows[0], rows[1], rows[2], rows[3], rows[4:]
     for job in range(first, stop):
         item, line = job // out_h, job % out_h
         for c in range(out_w):
-            px[c] = _pixel(grid[item, line, c, 0], 0, align, constants)
-            py[c] = _pixel(grid[item, line, c, 1], 1, align, constants)
+            px[c] = _pixel(grid_x[item, line, c], 0, align, constants)
+            py[c] = _pixel(grid_y[item, line, c], 1, align, constants)
         _corners(px, py, settings, offsets[item], index, fx, fy)
         _read(flat, index, fx, fy, settings, out, item, line * out_w, scratch)
