@@ -469,20 +469,9 @@ def check_compiled(loops: Any) -> str | None:
             rows[:, :2, :2] += np.eye(2, dtype=dtype)
             rows = rows[:, :2] if kind == "affine" else rows
             xs, ys = np.linspace(-1, 1, 6, dtype=dtype), np.linspace(-1, 1, 4, dtype=dtype)
-            results = [
-                warp_matrix(
-                    image,
-                    rows,
-                    xs,
-                    ys,
-                    fill,
-                    mode=mode,
-                    padding=padding,
-                    align_corners=align,
-                    _loops=use,
-                )
-                for use in (None, loops)
-            ]
+            options: dict[str, Any] = {"mode": mode, "padding": padding, "align_corners": align}
+            arguments = (image, rows, xs, ys, fill)
+            results = [warp_matrix(*arguments, **options, _loops=use) for use in (None, loops)]
         if not np.array_equal(results[0], results[1], equal_nan=True):
             return f"the compiled loops differ from numpy's: {kind} {dtype}, {mode}, {padding}"
     return None
