@@ -148,6 +148,79 @@ def test_splines_equal_the_in_memory_warp(family, padding, spline_path):
         np.testing.assert_array_equal(out.compute(), expected)
 
 
+BENT = gw.ThinPlateSpline(  # landmarks moved far, some outside the image: steep slopes
+    TARGET + RNG.normal(0, 0.6, (7, 2)), TARGET
+)
+
+
+@pytest.mark.parametrize("name", ["tps", "tps-float32", "tps-batched", "tps-many", "bent"])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_a_spline_blocks_bounds_hold_every_point_of_it(
+    name, align_corners, spline_path, monkeypatch
+):
+    # the block's input is found from a lattice of its points and a slope bound:
+    # every point of the block lies inside the bounds
+    from geowarp.dask import _grid
+
+    transform = BENT if name == "bent" else EVERY[name]
+    out_shape = (300, 260)
+    solved = _grid.solve_spline(transform, out_shape)
+    blocks = [(slice(0, 300), slice(0, 260)), (slice(7, 8), slice(250, 251))]
+    blocks += [(slice(0, 130), slice(64, 129)), (slice(129, 300), slice(200, 260))]
+    for step in (_grid.LATTICE_STEP, 1):  # 1: the lattice is every point, the bounds tight
+        monkeypatch.setattr(_grid, "LATTICE_STEP", step)
+        for rows, cols in blocks:
+            grid = block_grid(transform, out_shape, rows, cols, align_corners, solved)
+            points = np.reshape(np.asarray(grid, dtype=np.float64), (-1, 2))
+            low, high = _grid.spline_range(transform, out_shape, rows, cols, align_corners, solved)
+            assert (points >= low).all()
+            assert (points <= high).all()
+            if step == 1:
+                np.testing.assert_allclose(low, points.min(axis=0), rtol=1e-4, atol=1e-4)
+                np.testing.assert_allclose(high, points.max(axis=0), rtol=1e-4, atol=1e-4)
+
+
+def test_a_smooth_spline_blocks_bounds_are_close():
+    # a 4 x 4 control grid moved a little (examples/dask_gigapixel.py's): the margin the
+    # slope bound adds is a small part of the block's extent
+    from geowarp.dask._grid import solve_spline, spline_range
+
+    control = gw.ThinPlateSpline.control_points((4, 4))
+    spline = gw.ThinPlateSpline(control + RNG.normal(scale=0.05, size=control.shape), control)
+    out_shape, rows, cols = (4096, 4096), slice(1024, 1536), slice(2048, 2560)
+    solved = solve_spline(spline, out_shape)
+    grid = block_grid(spline, out_shape, rows, cols, False, solved)
+    points = np.reshape(grid, (-1, 2))
+    low, high = spline_range(spline, out_shape, rows, cols, False, solved)
+    extent = points.max(axis=0) - points.min(axis=0)
+    assert (points.min(axis=0) - low < 0.15 * extent).all()
+    assert (high - points.max(axis=0) < 0.15 * extent).all()
+
+
+def test_a_spline_block_reads_a_window_holding_every_neighbour(spline_path):
+    # the span from the bounds contains the span of the block's own points
+    from geowarp.dask._warp import _Plan
+
+    image = da.from_array(IMAGE, chunks=(1, 3, 37, 45))
+    for transform in (BENT, SPLINES["tps-many"]):
+        out = gwd.warp(image, transform, (90, 70), chunks=(31, 40))
+        np.testing.assert_array_equal(out.compute(), gw.warp(IMAGE, transform, (90, 70)))
+        from geowarp.dask._grid import solve_spline
+
+        plan = _Plan(
+            transform, (37, 45), (90, 70), ("bilinear", "zeros", False), np.float64, np.float64
+        )
+        plan.solved = solve_spline(transform, (90, 70))
+        for rows, cols in [(slice(0, 31), slice(0, 40)), (slice(62, 90), slice(40, 70))]:
+            bounded = plan.span(slice(0, 2), rows, cols)
+            x, y = plan.pixels(slice(0, 2), rows, cols)
+            (top, bottom), (left, right) = bounded
+            assert top <= int(np.floor(y.min()))
+            assert bottom >= int(np.floor(y.max())) + 1
+            assert left <= int(np.floor(x.min()))
+            assert right >= int(np.floor(x.max())) + 1
+
+
 @pytest.mark.parametrize("mode", ["bilinear", "nearest"])
 def test_float32_and_integer_images(mode):
     transform = FAMILIES["affine"]

@@ -4,8 +4,10 @@
 only its own block of output pixel centres through the transform, reads only
 the input region those points reach (found when the graph is built, from the
 same pixel coordinates the samplers use, so folding by ``"border"`` and
-``"reflection"`` padding and NaN points are accounted for exactly), and
-samples it as `geowarp.sample` does on the whole image. It runs on any dask
+``"reflection"`` padding and NaN points are accounted for exactly; for a
+thin-plate spline, from a lattice of the block's points and a bound on the
+spline's slope, a region a little larger than the points reach), and samples
+it as `geowarp.sample` does on the whole image. It runs on any dask
 scheduler, ``dask.distributed`` included.
 
 Examples

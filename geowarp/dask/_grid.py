@@ -126,3 +126,98 @@ def _spline_points(transform: ThinPlateSpline, points: Any, solved: SplineSoluti
             mapped = grid_forward(weights.astype(centres.dtype, copy=False), source)[0]
         strips.append(mapped)
     return strips[0] if len(strips) == 1 else np.concatenate(strips, axis=-2)
+
+
+#: Output pixels between the points of a block's lattice where a spline's range is bounded.
+LATTICE_STEP = 8
+#: The largest ``|d/dr (r^2 log r^2)|`` for r below ``SLOPE_TURN``, reached there.
+SLOPE_TURN, SLOPE_LOW = float(np.exp(-1.5)), float(4 * np.exp(-1.5))
+
+
+def spline_range(
+    transform: Transform,
+    out_shape: tuple[int, int],
+    rows: slice,
+    cols: slice,
+    align_corners: bool,
+    solved: SplineSolution,
+) -> Any:
+    """Bounds (2, 2) ``[[x_low, y_low], [x_high, y_high]]`` of a spline block's grid values, or
+    None where they are not finite.
+
+    The spline is mapped on a lattice of the block's pixel centres (every
+    `LATTICE_STEP`-th row and column, and the last), and each of its two
+    outputs moves by at most ``L * d`` between a lattice point and any point
+    of its cell: ``d`` the largest distance to a lattice point, ``L`` a bound on
+    the output's gradient over the block, from the coefficients ``[w; a]``:
+    ``|(a_x, a_y)| + sum_k |w_k| max |h(|p - c_k|)|`` with
+    ``h(r) = d/dr (r^2 log r^2) = 2 r (2 log r + 1)``, whose size on an
+    interval of r is largest at its ends or at ``SLOPE_TURN``. The bounds are
+    widened by a relative 1e-5 for the grid's rounding; a block's points all
+    lie inside them, so the block can find the input it reads from a few
+    thousand points instead of computing its whole grid twice.
+    """
+    spline = _spline(transform)
+    assert spline is not None
+    lattice_rows = _lattice(rows)
+    lattice_cols = _lattice(cols)
+    grid = block_grid(spline, out_shape, lattice_rows, lattice_cols, align_corners, solved)
+    values = np.reshape(np.asarray(grid, dtype=np.float64), (-1, 2))
+    xs, ys = base_axes(out_shape, align_corners=align_corners, like=spline.target_points)
+    xs = np.asarray(xs, dtype=np.float64)[cols]
+    ys = np.asarray(ys, dtype=np.float64)[rows]
+    reach = np.hypot(
+        _half_gap(xs, lattice_cols - cols.start), _half_gap(ys, lattice_rows - rows.start)
+    )
+    slope = _slope_bound(spline, solved, (xs.min(), xs.max()), (ys.min(), ys.max()))
+    low = values.min(axis=0) - slope * reach
+    high = values.max(axis=0) + slope * reach
+    bounds = np.stack([low, high])
+    bounds += np.array([-1.0, 1.0])[:, None] * 1e-5 * (1.0 + np.abs(bounds))
+    return bounds if np.isfinite(bounds).all() else None
+
+
+def _lattice(span: slice) -> Any:
+    """Every `LATTICE_STEP`-th index of ``span`` and its last."""
+    indices = np.arange(span.start, span.stop, LATTICE_STEP)
+    return indices if indices[-1] == span.stop - 1 else np.append(indices, span.stop - 1)
+
+
+def _half_gap(axis: Any, lattice: Any) -> float:
+    """How far a point of ``axis`` can be from the nearest of its ``lattice`` points: half
+    the largest gap between consecutive ones with points between them."""
+    gaps = np.abs(np.diff(axis[lattice]))[np.diff(lattice) > 1]
+    return float(np.max(gaps, initial=0.0)) / 2
+
+
+def _slope_bound(
+    spline: ThinPlateSpline, solved: SplineSolution, x_range: Any, y_range: Any
+) -> Any:
+    """A bound (2,) on the gradient's size of each output over the box of ``x_range``,
+    ``y_range``, taken over the batch."""
+    centres = np.asarray(spline.target_points, dtype=np.float64)  # (..., K, 2)
+    if solved.maps_points:
+        coefficients = np.asarray(solved.solution, dtype=np.float64)
+    else:
+        source = np.asarray(spline.source_points, dtype=np.float64)
+        coefficients = np.asarray(solved.solution, dtype=np.float64) @ source
+    count = centres.shape[-2]
+    weights, linear = coefficients[..., :count, :], coefficients[..., count + 1 :, :]
+    # each centre's nearest and farthest distance to the box
+    box_low, box_high = np.array([x_range[0], y_range[0]]), np.array([x_range[1], y_range[1]])
+    outside = np.maximum(box_low - centres, 0) + np.maximum(centres - box_high, 0)
+    nearest = np.hypot(outside[..., 0], outside[..., 1])
+    far = np.maximum(np.abs(centres - box_low), np.abs(centres - box_high))
+    farthest = np.hypot(far[..., 0], far[..., 1])
+    ends = np.maximum(np.abs(_kernel_slope_r(nearest)), np.abs(_kernel_slope_r(farthest)))
+    turns = (nearest <= SLOPE_TURN) & (farthest >= SLOPE_TURN)
+    size = np.where(turns, np.maximum(ends, SLOPE_LOW), ends)  # (..., K)
+    bound = np.hypot(linear[..., 0, :], linear[..., 1, :])  # (..., 2): |(a_x, a_y)| per output
+    bound = bound + np.sum(np.abs(weights) * size[..., None], axis=-2)
+    return np.max(np.reshape(bound, (-1, 2)), axis=0)
+
+
+def _kernel_slope_r(r: Any) -> Any:
+    """``h(r) = 2 r (2 log r + 1)``, 0 at r = 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(r > 0, 2 * r * (2 * np.log(np.where(r > 0, r, 1.0)) + 1), 0.0)

@@ -17,7 +17,7 @@ from ..samplers._numpy import sample_window
 from ..samplers._sample import _common_batch, _dtypes, _fill
 from ..transforms import Affine, Transform
 from ..transforms._matrix import MatrixTransform
-from ._grid import SplineSolution, block_grid, solve_spline
+from ._grid import SplineSolution, block_grid, solve_spline, spline_range
 from ._kernel import neighbour_span, pixels, window
 
 #: Output block size per spatial axis when neither ``chunks`` nor the image sets one.
@@ -43,7 +43,8 @@ def warp(
     (a thin-plate spline sums over its landmarks in one fixed order per
     point, and its small linear system is solved once, here, as
     `geowarp.warp` solves it), and reads only the input region its points
-    reach (plus the interpolation neighbours).
+    reach (plus the interpolation neighbours; a spline's block, a region
+    bounded from a lattice of its points, not its whole grid).
 
     Parameters
     ----------
@@ -147,6 +148,17 @@ class _Plan:
             # in x and in y: the extremes are at the block's corners.
             rows = np.array([rows.start, rows.stop - 1])
             cols = np.array([cols.start, cols.stop - 1])
+        elif self.solved is not None and self.padding != "reflection":
+            # a spline: its range over the block from a lattice of points, not its whole grid
+            bounds = spline_range(
+                self.transform, self.out_shape, rows, cols, self.align_corners, self.solved
+            )
+            if bounds is not None:
+                corners = bounds.astype(self.grid_dtype)
+                x, y = pixels(corners, self.in_shape, self.padding, self.align_corners)
+                # one more pixel each way for the grid's rounding; the ring is read beyond
+                (top, bottom), (left, right) = (neighbour_span(c, self.mode) for c in (y, x))
+                return (max(top - 1, -1), bottom + 1), (max(left - 1, -1), right + 1)
         x, y = self.pixels(items, rows, cols)
         return neighbour_span(y, self.mode), neighbour_span(x, self.mode)
 
