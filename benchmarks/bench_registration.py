@@ -36,15 +36,25 @@ interleaved. ``gw torch batched`` registers 64 pairs in one call and is
 compared per pair with 64 calls of one pair, on ``--device`` (``cuda`` on a
 GPU machine; ``--batched-only`` skips the CPU peers, and such runs write
 ``registration.batched-<device>.*`` beside the main results).
+
+numpy's BLAS runs on one thread (``OPENBLAS_NUM_THREADS=1``, set before numpy
+is imported unless given): OpenBLAS's worker threads keep spinning for a while
+after each call, and on two cores they took the cores from whichever peer ran
+next (a torch registration took 35-114 ms right after numpy's, 20 ms alone).
+The products and solves of a registration are small, so one thread costs the
+numpy peer nothing measurable (15.4 against 14.8 ms).
 """
 
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see the docstring; before numpy
 
 import argparse
 import datetime
 import json
 import math
-import os
 import platform
 import statistics
 import time
@@ -300,7 +310,8 @@ def report(rows: list[dict[str, Any]], batched: dict[str, float], started: float
         f"{datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')}; "
         f"geowarp {gw.__version__}; numpy {np.__version__}, torch {torch.__version__}, "
         f"opencv {cv2.__version__}, SimpleITK {sitk.Version.VersionString()}; "
-        f"{os.cpu_count()} CPU cores ({platform.machine()}); {SIZE}x{SIZE} grey float32; "
+        f"{os.cpu_count()} CPU cores ({platform.machine()}), numpy BLAS threads "
+        f"{os.environ['OPENBLAS_NUM_THREADS']}; {SIZE}x{SIZE} grey float32; "
         f"load average {os.getloadavg()[0]:.2f}; {time.perf_counter() - started:.0f} s.",
         "",
         "| family | photo | peer | time (ms) | max corner error (px) |",
