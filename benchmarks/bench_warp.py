@@ -47,7 +47,9 @@ grad and takes ``torch.autograd.grad`` of ``out.sum()`` w.r.t. both.
 NumPy: ``gw.warp`` on float32 arrays beside ``scipy.ndimage.map_coordinates``
 (order=1, ``mode="grid-constant"``, ``prefilter=False``) fed precomputed pixel
 (row, col) coordinates, looping over batch*channels; ``gw.sample`` with a
-precomputed grid is an extra row, the like-for-like match of that.
+precomputed grid is an extra row, the like-for-like match of that. With the
+``numba`` extra installed, geowarp runs its compiled sampler loops, waited for
+before the numpy cases (a process loads them in the background).
 
 TensorFlow (W1, W2; skipped with a note when TF is not installed):
 ``gw.warp`` on TF tensors (image (B, C, H, W)) beside
@@ -99,6 +101,7 @@ from kornia.geometry.transform import (
 
 import geowarp as gw
 from geowarp.grid import normalized_to_pixel_matrix, pixel_to_normalized_matrix
+from geowarp.samplers import _compiled
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 FWD, FWD_BWD = "fwd", "fwd+bwd"
@@ -863,7 +866,8 @@ def markdown(report: Report) -> str:
         "",
         f"{meta['date']}; geowarp {meta['geowarp_git']}; torch {meta['torch']} "
         f"({meta['torch_threads']} threads), numpy "
-        f"{meta['numpy']}, scipy {meta['scipy']}, kornia {meta['kornia']}; {meta['cpu_count']} "
+        f"{meta['numpy']} (compiled sampler loops: {meta.get('numpy_compiled_loops', '-')}), "
+        f"scipy {meta['scipy']}, kornia {meta['kornia']}; {meta['cpu_count']} "
         f"CPU cores ({meta['processor']}); float32; median of {meta['repeats']} interleaved "
         f"rounds after {meta['warmup']} warm-up; load average {meta['load_average_at_start']} "
         f"at start, {meta.get('load_average_at_end')} at end (other processes share the cores: "
@@ -973,6 +977,8 @@ def main(argv: list[str] | None = None) -> Report:
     for case in CASES:
         print(f"{case.describe()}")
         bench_torch_case(case, repeats, warmup, report)
+    ready = _compiled.wait(timeout=600)
+    report.meta["numpy_compiled_loops"] = "in use" if ready else _compiled.error()
     for case in CASES[:2]:
         print(f"numpy {case.describe()}")
         report.numpy_ms[case.name], checks = bench_numpy_case(case, repeats, warmup)
