@@ -59,7 +59,8 @@ def warp(image: Any, transform: Transform, out_shape: tuple[int, int], **setting
     if 0 in image.shape[2:] or (rows.ndim == 3 and rows.shape[0] != image.shape[0]):
         return None
     small = out_shape[0] * out_shape[1] < MIN_POINTS
-    if small and not loops_serve(settings["padding"], image.dtype):
+    values = image.shape[0] * image.shape[1] * out_shape[0] * out_shape[1]
+    if small and not loops_serve(settings["padding"], image.dtype, values):
         return None  # small outputs: numpy's grid + sampler measured faster than its chunks
     xs, ys = base_axes(out_shape, align_corners=settings["align_corners"], like=rows)
     value = np.asarray(fill, dtype=image.dtype)

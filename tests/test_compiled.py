@@ -136,6 +136,18 @@ def _fresh_state(monkeypatch):
         monkeypatch.setattr(_compiled._State, name, value)
 
 
+def test_only_a_large_warp_starts_loading_the_loops(monkeypatch, rng):
+    # a process of small warps never loads numba; the first large one starts it
+    _fresh_state(monkeypatch)
+    small = rng.normal(size=(1, 3, 20, 20)).astype("float32")
+    gw.warp(small, gw.Affine(np.eye(2, 3, dtype="float32")), (100, 100))  # 30,000 values
+    assert _compiled._State.thread is None
+    large = rng.normal(size=(1, 3, 200, 200)).astype("float32")
+    gw.warp(large, gw.Affine(np.eye(2, 3, dtype="float32")))  # 120,000 values
+    assert _compiled._State.thread is not None
+    assert _compiled.wait(timeout=300)
+
+
 def test_the_environment_variable_keeps_the_loops_off(monkeypatch):
     _fresh_state(monkeypatch)
     monkeypatch.setenv("GEOWARP_NUMBA", "0")

@@ -4,9 +4,10 @@ The compiled loops (`geowarp.samplers._numba_kernels`) give the values of
 `geowarp.samplers._numpy`'s kernels bit for bit, for ``"zeros"``,
 ``"constant"`` and ``"border"`` padding on float32 and float64 images, and
 spread the rows of a large warp over the CPU's cores. They are used once
-compiled, never waited for: the first numpy warp starts compiling them (or
-loading them from numba's cache on disk) in a background thread, and the
-numpy kernels serve every call until they are ready. A new image size never
+compiled, never waited for: the first numpy warp of `START_VALUES` output
+values or more starts compiling them (or loading them from numba's cache on
+disk) in a background thread, and the numpy kernels serve every call until
+they are ready (a process of small warps only never loads numba). A new image size never
 costs a compilation, and no result depends on which code ran.
 
 Before they are used, the compiled loops are checked against the numpy
@@ -27,6 +28,9 @@ import numpy as np
 
 #: Fewest output points per thread: smaller warps run on the calling thread alone.
 POINTS_PER_THREAD = 2**15
+#: Fewest output values of a call that starts loading the loops: smaller ones gain too
+#: little to load numba for them (about 110 MiB); once loaded, the loops serve every size.
+START_VALUES = 2**16
 #: Floating dtypes the loops are compiled for (the image, the points and the output alike).
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -52,9 +56,10 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
-def kernels() -> Any:
-    """The compiled loops' module when ready, else None; the first call starts compiling."""
-    if _State.kernels is None and _State.thread is None:
+def kernels(values: int = START_VALUES) -> Any:
+    """The compiled loops' module when ready, else None; the first call for a warp of at
+    least `START_VALUES` output ``values`` starts compiling them."""
+    if _State.kernels is None and _State.thread is None and values >= START_VALUES:
         _start()
     return _State.kernels
 

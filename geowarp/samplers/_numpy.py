@@ -121,7 +121,7 @@ def warp_matrix(
     layout = _Layout(padded.shape, padding, align_corners, image.dtype, nan_free=nan_free)
     flat = np.reshape(padded, (-1,))
     points = out_h * out_w
-    loops = _loops_for(padding, image.dtype, image.dtype, _loops)
+    loops = _loops_for(padding, image.dtype, image.dtype, _loops, out.size)
     if loops is not None:
         # each homography's sign of w in front, as `_matrix_points` reads it (affine: unused)
         centres = rows[:, 2, 2] if rows.shape[-2] == 3 else np.ones(rows.shape[0])
@@ -223,7 +223,7 @@ def _sample_copy(
     if out.size == 0:
         return np.reshape(out, (batch, channels, out_h, out_w))
     flat = np.reshape(padded, (-1,))
-    loops = _loops_for(layout.padding, padded.dtype, grid.dtype, loops)
+    loops = _loops_for(layout.padding, padded.dtype, grid.dtype, loops, out.size)
     if loops is not None:
         settings = (*layout.loop_settings(mode), out)
         planes = (grid[..., 0], grid[..., 1])  # views: no copy of a strided grid
@@ -429,18 +429,20 @@ class _Layout:
         return index
 
 
-def _loops_for(padding: str, values: Any, points: Any, loops: Any) -> Any:
-    """The compiled loops' module to use (``loops`` itself unless `_AUTO`), or None."""
+def _loops_for(padding: str, values: Any, points: Any, loops: Any, size: int) -> Any:
+    """The compiled loops' module to use (``loops`` itself unless `_AUTO`), or None, for
+    ``size`` output values (`geowarp.samplers._compiled.kernels`)."""
     if loops is not _AUTO:
         return loops
     if padding == "reflection" or values != points or values not in _compiled.DTYPES:
         return None
-    return _compiled.kernels()
+    return _compiled.kernels(size)
 
 
-def loops_serve(padding: str, dtype: Any) -> bool:
-    """Whether numba's compiled loops are ready and serve ``padding`` on images of ``dtype``."""
-    return _loops_for(padding, dtype, dtype, _AUTO) is not None
+def loops_serve(padding: str, dtype: Any, size: int) -> bool:
+    """Whether numba's compiled loops are ready and serve ``padding`` on images of ``dtype``
+    for a warp of ``size`` output values."""
+    return _loops_for(padding, dtype, dtype, _AUTO, size) is not None
 
 
 def check_compiled(loops: Any) -> str | None:
