@@ -132,6 +132,9 @@ def test_warps_run_the_loops_once_ready(rng, loops, monkeypatch):
 
 
 def _fresh_state(monkeypatch):
+    loading = _compiled._State.thread  # a load an earlier large warp began must not land here
+    if loading is not None and loading.is_alive():
+        loading.join(timeout=300)
     for name, value in {"thread": None, "kernels": None, "error": None}.items():
         monkeypatch.setattr(_compiled._State, name, value)
 
