@@ -9,8 +9,8 @@ fill for ``"zeros"``/``"constant"``, zero otherwise, as the samplers' ring).
 Window indices are the full indices minus the window's origin, integers, so
 every gathered value, every fraction and every blend is the in-memory
 sampler's, operation for operation: the block equals it to the last bit.
-The block is read by numpy's sampler kernels on the window
-(`geowarp.samplers._numpy.sample_window`).
+The block is read by numpy's sampler kernels on the window, or by their
+numba-compiled loops once loaded (`geowarp.samplers._numpy.sample_window`).
 """
 
 from __future__ import annotations

@@ -114,6 +114,17 @@ def _read(
             row[c] = top + (bottom - top) * fy[c]
 
 
+@_helper
+def _sample_row(
+    flat: Any, rows: Any, index: Any, settings: Any, offset: int, out: Any, item: int, at: int
+) -> None:
+    """One row's points, their pixels in ``rows[0]`` (x) and ``rows[1]`` (y), into
+    ``out[item, :, at:]``; ``rows[2:]`` and ``index`` are the row's scratch."""
+    px, py, fx, fy, scratch = rows[0], rows[1], rows[2], rows[3], rows[4:]
+    _corners(px, py, settings, offset, index, fx, fy)
+    _read(flat, index, fx, fy, settings, out, item, at, scratch)
+
+
 @_loop("in1", "in3", "in3", "in1", "ints1", "ints1", "in1", "out3", "int", "int")
 def matrix_rows(
     flat: Any,
@@ -137,7 +148,7 @@ def matrix_rows(
     align = settings[3]
     projective = along_x.shape[1] == 3
     rows, index = np.empty((8, out_w), constants.dtype), np.empty(out_w, np.int64)
-    px, py, fx, fy, scratch = rows[0], rows[1], rows[2], rows[3], rows[4:]
+    px, py = rows[0], rows[1]
     nan = constants.dtype.type(np.nan)
     for job in range(first, stop):
         item, line = job // out_h, job % out_h
@@ -154,8 +165,7 @@ def matrix_rows(
                 y /= w
             px[c] = _pixel(x, 0, align, constants)
             py[c] = _pixel(y, 1, align, constants)
-        _corners(px, py, settings, offsets[item], index, fx, fy)
-        _read(flat, index, fx, fy, settings, out, item, line * out_w, scratch)
+        _sample_row(flat, rows, index, settings, offsets[item], out, item, line * out_w)
 
 
 @_loop("in1", "strided3", "strided3", "ints1", "ints1", "in1", "out3", "int", "int")
@@ -175,11 +185,10 @@ def grid_rows(
     out_h, out_w = grid_x.shape[1], grid_x.shape[2]
     align = settings[3]
     rows, index = np.empty((8, out_w), constants.dtype), np.empty(out_w, np.int64)
-    px, py, fx, fy, scratch = rows[0], rows[1], rows[2], rows[3], rows[4:]
+    px, py = rows[0], rows[1]
     for job in range(first, stop):
         item, line = job // out_h, job % out_h
         for c in range(out_w):
             px[c] = _pixel(grid_x[item, line, c], 0, align, constants)
             py[c] = _pixel(grid_y[item, line, c], 1, align, constants)
-        _corners(px, py, settings, offsets[item], index, fx, fy)
-        _read(flat, index, fx, fy, settings, out, item, line * out_w, scratch)
+        _sample_row(flat, rows, index, settings, offsets[item], out, item, line * out_w)

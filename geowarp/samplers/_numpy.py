@@ -126,8 +126,7 @@ def warp_matrix(
         # each homography's sign of w in front, as `_matrix_points` reads it (affine: unused)
         centres = rows[:, 2, 2] if rows.shape[-2] == 3 else np.ones(rows.shape[0])
         signs = np.where(centres < 0, -1.0, 1.0).astype(image.dtype)
-        settings = (*layout.loop_settings(mode), out)
-        arguments = (flat, along_x, along_y, signs, layout.integer_offsets(batch), *settings)
+        arguments = (flat, along_x, along_y, signs, *layout.loop_inputs(mode, batch), out)
         _compiled.run_rows(loops.matrix_rows, arguments, batch * out_h, batch * points)
         return np.reshape(out, (batch, channels, out_h, out_w))
     items = max(1, CHUNK // points)
@@ -190,8 +189,9 @@ def sample_window(
     ``in_shape`` (its rows and columns from pixel ``corner`` = (row, column)
     on, the ring's value where they reach past the image), holding every
     neighbour the points read; ``grid`` has the values' dtype (a float one
-    for ``"nearest"``, which only gathers). The kernels' own chunks, bit for
-    bit the whole image's values (`geowarp.dask` samples its blocks with it).
+    for ``"nearest"``, which only gathers). The kernels' own chunks, or their
+    compiled loops on the calling thread, bit for bit the whole image's values
+    (`geowarp.dask` samples its blocks with it).
     """
     shared = values.shape[0] != grid.shape[0]
     window = (corner, in_shape)
@@ -225,9 +225,8 @@ def _sample_copy(
     flat = np.reshape(padded, (-1,))
     loops = _loops_for(layout.padding, padded.dtype, grid.dtype, loops, out.size)
     if loops is not None:
-        settings = (*layout.loop_settings(mode), out)
         planes = (grid[..., 0], grid[..., 1])  # views: no copy of a strided grid
-        arguments = (flat, *planes, layout.integer_offsets(batch), *settings)
+        arguments = (flat, *planes, *layout.loop_inputs(mode, batch), out)
         work = batch * points if threads else 0
         _compiled.run_rows(loops.grid_rows, arguments, batch * out_h, work)
         return np.reshape(out, (batch, channels, out_h, out_w))
@@ -357,18 +356,20 @@ class _Layout:
     def item_offsets(self, first: int, stop: int) -> Any:
         """(items, 1) offsets of items ``first:stop``, less the first value's pixel's
         ``y * W + x`` (for the whole copy, plus the ring's ``(+1, +1)``)."""
-        items = self.integer_offsets(stop)[first:, None]
+        items = self._integer_offsets(stop)[first:, None]
         return items.astype(self.index_float) if self.float_offsets else items
 
-    def integer_offsets(self, items: int) -> Any:
+    def _integer_offsets(self, items: int) -> Any:
         """(items,) int64 offsets of the first ``items`` items (see `item_offsets`)."""
         size = 0 if self.shared else self.channels * self.plane
         offsets = np.arange(items, dtype=np.int64) * size
         offsets -= self.corner[0] * self.padded_w + self.corner[1]
         return offsets
 
-    def loop_settings(self, mode: str) -> tuple[Any, Any]:
-        """``settings`` and ``constants`` of `geowarp.samplers._numba_kernels`' loops."""
+    def loop_inputs(self, mode: str, batch: int) -> tuple[Any, Any, Any]:
+        """``offsets`` of the ``batch`` items, ``settings`` and ``constants`` of
+        `geowarp.samplers._numba_kernels`' loops."""
+        offsets = self._integer_offsets(batch)
         settings = [self.padded_w, self.plane, self.channels, self.align_corners, mode == "nearest"]
         low_x, high_x, low_y, high_y = (
             (0, self.width - 1, 0, self.height - 1)
@@ -377,7 +378,7 @@ class _Layout:
         )
         constants = [1, 0.5, self.width, self.height, self.width - 1, self.height - 1]
         constants += [low_x, high_x, low_y, high_y, COORDINATE_LIMIT]
-        return np.array(settings, dtype=np.int64), np.array(constants, dtype=self.dtype)
+        return offsets, np.array(settings, dtype=np.int64), np.array(constants, dtype=self.dtype)
 
     def pixels(self, coord: Any, size: int, pixel: Any) -> Any:
         """`source_pixels` (without slope) of one chunk's coordinates into ``pixel``.
