@@ -37,19 +37,22 @@ compared per pair with 64 calls of one pair, on ``--device`` (``cuda`` on a
 GPU machine; ``--batched-only`` skips the CPU peers, and such runs write
 ``registration.batched-<device>.*`` beside the main results).
 
-numpy's BLAS runs on one thread (``OPENBLAS_NUM_THREADS=1``, set before numpy
-is imported unless given): OpenBLAS's worker threads keep spinning for a while
-after each call, and on two cores they took the cores from whichever peer ran
-next (a torch registration took 35-114 ms right after numpy's, 20 ms alone).
-The products and solves of a registration are small, so one thread costs the
-numpy peer nothing measurable (15.4 against 14.8 ms).
+Run as a script, numpy's BLAS runs on one thread (``OPENBLAS_NUM_THREADS=1``,
+set before numpy is imported unless given): OpenBLAS's worker threads keep
+spinning for a while after each call, and on two cores they took the cores
+from whichever peer ran next (a torch registration took 35-114 ms right after
+numpy's, 20 ms alone). The products and solves of a registration are small,
+so one thread costs the numpy peer nothing measurable (15.4 against 14.8 ms).
+Registration itself no longer leaves BLAS threads spinning (a matrix-vector
+product did); `bench_mixed.py` measures that with BLAS's default threads.
 """
 
 from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see the docstring; before numpy
+if __name__ == "__main__":  # see the docstring; before numpy (not when imported)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
 import datetime
@@ -311,7 +314,7 @@ def report(rows: list[dict[str, Any]], batched: dict[str, float], started: float
         f"geowarp {gw.__version__}; numpy {np.__version__}, torch {torch.__version__}, "
         f"opencv {cv2.__version__}, SimpleITK {sitk.Version.VersionString()}; "
         f"{os.cpu_count()} CPU cores ({platform.machine()}), numpy BLAS threads "
-        f"{os.environ['OPENBLAS_NUM_THREADS']}; {SIZE}x{SIZE} grey float32; "
+        f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')}; {SIZE}x{SIZE} grey float32; "
         f"load average {os.getloadavg()[0]:.2f}; {time.perf_counter() - started:.0f} s.",
         "",
         "| family | photo | peer | time (ms) | max corner error (px) |",

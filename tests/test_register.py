@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -436,22 +437,85 @@ def test_an_initial_transform_of_another_family_is_refused():
         gw.register(image, image, initial=np.eye(3))
 
 
+def _level(shape):
+    from geowarp.grid import base_axes
+    from geowarp.registration._models import Geometry
+
+    xs, ys = base_axes(shape, like=np.zeros(1))
+    return Geometry(shape, xs, ys[:, None], (shape[1] / 2, shape[0] / 2), False)
+
+
 @pytest.mark.parametrize("vectors", [1, 3])
 def test_affine_moments_equal_the_jacobian_products(rng, vectors):
     # AffineModel.products (image moments, no Jacobian) against A^T A and A^T v of `columns`
-    from geowarp.grid import base_axes
-    from geowarp.registration._models import AffineModel, Geometry
+    from geowarp.registration._models import AffineModel
 
     gx, gy = rng.normal(size=(2, 3, 2, 5, 7))
-    xs, ys = base_axes((5, 7), like=gx)
-    geometry = Geometry((5, 7), xs, ys[:, None], (3.5, 2.5), False)
+    geometry = _level((5, 7))
     given = [rng.normal(size=(3, 2, 35)) for _ in range(vectors - 1)] + [None]
     normal, products = AffineModel().products(gx, gy, given, geometry, np)
-    jacobian = AffineModel().columns(gx, gy, None, None, geometry, np)  # (B, C, N, 6)
-    transposed = np.swapaxes(jacobian, -1, -2)
-    np.testing.assert_allclose(normal, transposed @ jacobian, rtol=1e-12, atol=1e-12)
+    columns = AffineModel().columns(gx, gy, None, None, geometry, np)  # (B, C, 6, N)
+    jacobian = np.swapaxes(columns, -1, -2)
+    np.testing.assert_allclose(normal, columns @ jacobian, rtol=1e-12, atol=1e-12)
     for vector, product in zip(given, products, strict=True):
         expected = (
-            jacobian.sum(axis=-2) if vector is None else (transposed @ vector[..., None])[..., 0]
+            jacobian.sum(axis=-2) if vector is None else (columns @ vector[..., None])[..., 0]
         )
         np.testing.assert_allclose(product, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("family", ["affine", "projective", "projective past the horizon", "tps"])
+def test_jacobian_columns_are_the_warped_image_derivatives(rng, family):
+    # column p at a pixel: the image gradient there times how the sampling point moves
+    # with parameter p (central differences of the family's own grid, float64), with
+    # points beyond a homography's horizon (NaN grid) left finite
+    from geowarp.registration._models import AffineModel, ProjectiveModel, SplineModel
+
+    shape = (5, 7)
+    model: Any = {"affine": AffineModel(), "tps": SplineModel((3, 2))}.get(
+        family, ProjectiveModel()
+    )
+    params = rng.normal(scale=0.05, size=(2, model.count))
+    if family.endswith("horizon"):
+        params[:, 6] = 1.5
+    gx, gy = rng.normal(size=(2, 2, 3, *shape))
+    grid = model.transform(params).sampling_grid(shape)
+    geometry = _level(shape)
+    columns = model.columns(gx, gy, grid, params, geometry, np)
+    assert columns.shape == (2, 3, model.count, 35)
+    step = 1e-6
+    for p in range(model.count):
+        shift = np.zeros(model.count)
+        shift[p] = step
+        after = model.transform(params + shift).sampling_grid(shape)
+        before = model.transform(params - shift).sampling_grid(shape)
+        moved = np.reshape((after - before) / (2 * step), (2, 1, 35, 2))
+        expected = (
+            np.reshape(gx, (2, 3, 35)) * moved[..., 0] + np.reshape(gy, (2, 3, 35)) * moved[..., 1]
+        )
+        finite = np.isfinite(expected)
+        assert finite.any()
+        assert finite.all() != family.endswith("horizon")  # the horizon crosses the frame
+        np.testing.assert_allclose(columns[:, :, p][finite], expected[finite], atol=1e-6)
+        assert np.isfinite(columns[:, :, p]).all()
+
+
+@pytest.mark.parametrize("family", ["projective", "tps"])
+def test_products_are_the_jacobian_products(rng, family):
+    # `_products` (A^T A and A^T v without a matrix-vector product) against float64 einsum
+    from geowarp.registration._models import ProjectiveModel, SplineModel
+    from geowarp.registration._solver import _products
+
+    model: Any = ProjectiveModel() if family == "projective" else SplineModel((3, 2))
+    params = rng.normal(scale=0.05, size=(2, model.count))
+    gx, gy = rng.normal(size=(2, 2, 3, 5, 7))
+    grid = model.transform(params).sampling_grid((5, 7))
+    geometry = _level((5, 7))
+    given = [rng.normal(size=(2, 3, 35)), None]
+    normal, products = _products(model, (gx, gy, grid, params), given, geometry, np)
+    columns = model.columns(gx, gy, grid, params, geometry, np)
+    np.testing.assert_allclose(normal, np.einsum("bcpn,bcqn->bcpq", columns, columns), rtol=1e-12)
+    np.testing.assert_allclose(
+        products[0], np.einsum("bcpn,bcn->bcp", columns, given[0]), rtol=1e-12
+    )
+    np.testing.assert_allclose(products[1], columns.sum(axis=-1), rtol=1e-12)

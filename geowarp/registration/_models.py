@@ -40,9 +40,10 @@ class Model(Protocol):
     @property
     def count(self) -> int: ...
     def transform(self, params: Any) -> Transform: ...
-    def columns(
-        self, gx: Any, gy: Any, grid: Any, params: Any, level: Geometry, xp: Any
-    ) -> Any: ...
+    def columns(self, gx: Any, gy: Any, grid: Any, params: Any, level: Geometry, xp: Any) -> Any:
+        """The image Jacobian's P columns, one per parameter: (B, C, P, N)."""
+        ...
+
     def displacement(self, params: Any, step: Any, level: Geometry, xp: Any) -> Any: ...
     def from_transform(self, initial: Transform, xp: Any) -> Any: ...
 
@@ -55,10 +56,10 @@ _PAIR_MOMENTS = [3 * (a[0] + b[0]) + a[1] + b[1] for a in _FACTORS for b in _FAC
 
 
 def _flat_columns(columns: list[Any], xp: Any) -> Any:
-    # P arrays (B, C, H, W) -> (B, C, H * W, P)
-    stacked = xp.stack(columns, axis=-1)
-    batch, channels, height, width, count = stacked.shape
-    return xp.reshape(stacked, (batch, channels, height * width, count))
+    # P arrays (B, C, H, W) -> (B, C, P, H * W): each column one contiguous run
+    stacked = xp.stack(columns, axis=-3)
+    batch, channels, count, height, width = stacked.shape
+    return xp.reshape(stacked, (batch, channels, count, height * width))
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ class SplineModel:
         return ThinPlateSpline.from_params(params, control_grid=self.control_grid)
 
     def _grid_weights(self, level: Geometry, like: Any, xp: Any) -> Any:
-        """(N, K): how each fixed pixel's sampling x moves with each control point's dx.
+        """(K, N): how each fixed pixel's sampling x moves with each control point's dx.
 
         Read off the family's own grids (the grid is linear in the offsets), so
         they are exactly the weights `geowarp.warp` uses.
@@ -216,7 +217,6 @@ class SplineModel:
             grids = self.transform(xp.concat([unit, xp.zeros_like(unit[:1])], axis=0))
             moved = grids.sampling_grid(level.shape, align_corners=level.align_corners)
             weights = xp.reshape(moved[:-1, ..., 0] - moved[-1:, ..., 0], (count, -1))
-            weights = xp.matrix_transpose(weights)
             if known_values(like) is None:  # being compiled: a stand-in, not to keep
                 return weights
             self._weights[key] = weights
@@ -225,11 +225,11 @@ class SplineModel:
     def columns(self, gx: Any, gy: Any, grid: Any, params: Any, level: Geometry, xp: Any) -> Any:
         weights = self._grid_weights(level, params, xp)
         batch, channels, height, width = gx.shape
-        flat = (batch, channels, height * width, 1)
+        flat = (batch, channels, 1, height * width)
         along_x = xp.reshape(gx, flat) * weights
         along_y = xp.reshape(gy, flat) * weights
-        pairs = xp.stack([along_x, along_y], axis=-1)  # (B, C, N, K, 2): dx0, dy0, dx1, ...
-        return xp.reshape(pairs, (batch, channels, height * width, self.count))
+        pairs = xp.stack([along_x, along_y], axis=-2)  # (B, C, K, 2, N): dx0, dy0, dx1, ...
+        return xp.reshape(pairs, (batch, channels, self.count, height * width))
 
     def displacement(self, params: Any, step: Any, level: Geometry, xp: Any) -> Any:
         offsets = xp.abs(xp.reshape(step, (step.shape[0], -1, 2)))

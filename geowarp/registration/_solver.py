@@ -105,7 +105,7 @@ def _products(
     model: Model, parts: tuple[Any, ...], vectors: list[Any], level: Geometry, xp: Any
 ) -> tuple[Any, list[Any]]:
     """Per channel ``A^T A`` (B, C, P, P) and ``A^T v`` (B, C, P) for each of ``vectors``
-    (B, C, N; None for ones) of the image Jacobian ``A`` (B, C, N, P).
+    (B, C, N; None for ones) of the image Jacobian ``A`` (its columns (B, C, P, N)).
 
     A family with closed-form moments (`AffineModel.products`) never builds ``A``.
     """
@@ -114,18 +114,15 @@ def _products(
         normal, out = products(parts[0], parts[1], vectors, level, xp)
         return normal, list(out)
     gx, gy, grid, params = parts
-    jacobian = model.columns(gx, gy, grid, params, level, xp)  # (B, C, N, P)
-    transposed = xp.matrix_transpose(jacobian)
-    given = [v for v in vectors if v is not None]
-    along: Any = transposed @ xp.stack(given, axis=-1) if given else None
-    out, column = [], 0
-    for vector in vectors:
-        if vector is None:
-            out.append(xp.sum(jacobian, axis=-2))
-        else:
-            out.append(along[..., column])
-            column += 1
-    return transposed @ jacobian, out
+    columns = model.columns(gx, gy, grid, params, level, xp)  # (B, C, P, N)
+    # A^T v as products and sums along each contiguous column, not a matrix-vector
+    # product: BLAS would run that on threads, which on a CPU keep spinning after
+    # the call and slow whatever runs next (another library's work included)
+    out = [
+        xp.sum(columns if vector is None else columns * vector[..., None, :], axis=-1)
+        for vector in vectors
+    ]
+    return columns @ xp.matrix_transpose(columns), out
 
 
 def _flat(image: Any, xp: Any) -> Any:
