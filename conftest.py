@@ -1,8 +1,17 @@
-"""Collect the doctests of adapter folders only where their framework is installed."""
+"""Collect the doctests of adapter folders only where their framework is installed.
+
+The package is imported here, before any module is collected: under
+``--import-mode=importlib`` pytest imports a collected module itself and then
+sets it as an attribute of its parent package, so a lone run of one module's
+doctests (``pytest geowarp/warp.py``) would otherwise turn ``geowarp.warp``,
+the function, into the module ``geowarp/warp.py``.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+
+import geowarp  # noqa: F401  (see the docstring)
 
 _ADAPTERS = {
     "torch": ["geowarp/torch"],
