@@ -29,6 +29,8 @@ from __future__ import annotations
 from typing import Any
 
 from .._namespace import device as array_device
+from .._ops import scatter_add_rows
+from ..samplers._coordinates import index_dtype
 
 #: Bins of the joint histogram along each image's intensities, by default.
 DEFAULT_BINS = 32
@@ -63,10 +65,31 @@ def _range(values: Any, keep: Any, xp: Any) -> tuple[Any, Any]:
     return lowest, xp.where(extent > 0, extent, 1.0)
 
 
-def _bin_offsets(coordinates: Any, bins: int, xp: Any) -> Any:
-    """(B, C, N, K): each pixel's bin coordinate less each bin's centre."""
-    centres = xp.arange(bins, dtype=coordinates.dtype, device=array_device(coordinates))
-    return coordinates[..., None] - centres
+def _linear_taps(coordinates: Any, bins: int, xp: Any) -> tuple[Any, Any]:
+    """The two bins (..., N, 2) whose linear windows reach each bin coordinate, and
+    the windows' values there (zero where one does not: a coordinate at a bin, or
+    a pixel outside the mask beyond the bins)."""
+    low = xp.clip(xp.floor(coordinates), 0.0, bins - 2.0)
+    offset = coordinates - low
+    values = xp.stack([_linear(offset, xp), _linear(offset - 1.0, xp)], axis=-1)
+    return _taps(low, 2, coordinates, xp), values
+
+
+def _cubic_taps(coordinates: Any, bins: int, xp: Any) -> tuple[Any, Any, Any]:
+    """The four bins (..., N, 4) whose cubic windows reach each bin coordinate (a
+    valid pixel's lies in [1, bins - 2]), and the windows' values and derivatives
+    there."""
+    first = xp.clip(xp.floor(coordinates), 1.0, bins - 3.0) - 1.0
+    steps = xp.arange(4, dtype=coordinates.dtype, device=array_device(coordinates))
+    value, slope = _cubic(coordinates[..., None] - (first[..., None] + steps), xp)
+    return _taps(first, 4, coordinates, xp), value, slope
+
+
+def _taps(first: Any, count: int, like: Any, xp: Any) -> Any:
+    """Bins ``first``, ``first + 1``, ... (``count`` of them) as integers, (..., N, count)."""
+    dtype = index_dtype(xp, None)
+    steps = xp.arange(count, dtype=dtype, device=array_device(like))
+    return xp.astype(first, dtype)[..., None] + steps
 
 
 def mutual_information(
@@ -78,8 +101,12 @@ def mutual_information(
     ``moving`` (B or 1, C, N_m) the moving image the warped one samples,
     ``weight`` (B, 1, N) the valid pixels and ``mask`` (B or 1, 1, N) or None
     the fixed pixels that count. The loss is the mean over channels.
+
+    A pixel's windows reach two fixed bins and four moving ones, so it adds to
+    eight cells of the joint histogram (a scatter-add) and reads eight back for
+    its derivative (a gather): no (N, bins) array, and no matrix product.
     """
-    channels = warped.shape[1]
+    batch, channels, pixels = warped.shape
     count = xp.sum(weight, axis=-1, keepdims=True)  # (B, 1, 1)
     fixed_low, fixed_extent = _range(fixed, fixed == fixed if mask is None else mask > 0, xp)
     moving_low, moving_extent = _range(moving, moving == moving, xp)
@@ -89,10 +116,18 @@ def mutual_information(
     valid = weight > 0
     along_moving = xp.where(valid, 1.0 + (warped - moving_low) * scale, 0.0)
     along_fixed = (fixed - fixed_low) * ((bins - 1) / fixed_extent)
-    fixed_window = _linear(_bin_offsets(along_fixed, bins, xp), xp)  # (B or 1, C, N, K)
-    moving_window, moving_slope = _cubic(_bin_offsets(along_moving, bins, xp), xp)
-    weighted = moving_window * weight[..., None]
-    joint = xp.matrix_transpose(fixed_window) @ weighted / count[..., None]  # (B, C, K, K)
+    fixed_bins, fixed_window = _linear_taps(along_fixed, bins, xp)  # (B or 1, C, N, 2)
+    moving_bins, moving_window, moving_slope = _cubic_taps(along_moving, bins, xp)  # (B, C, N, 4)
+    # each pixel's eight cells (B, C, N, 2, 4), numbered across the batch and channels
+    dtype = moving_bins.dtype
+    pair = xp.arange(batch * channels, dtype=dtype, device=array_device(moving_bins))
+    pair = xp.reshape(pair * (bins * bins), (batch, channels, 1, 1, 1))
+    cells = pair + fixed_bins[..., :, None] * bins + moving_bins[..., None, :]
+    cells = xp.reshape(cells, (-1,))
+    share = (weight / count)[..., None, None] * fixed_window[..., :, None]  # (B, C, N, 2, 1)
+    added = xp.reshape(share * moving_window[..., None, :], (-1, 1))
+    joint = scatter_add_rows(added, cells, batch * channels * bins * bins, xp)
+    joint = xp.reshape(joint, (batch, channels, bins, bins))  # (fixed bin, moving bin)
     moving_marginal = xp.sum(joint, axis=-2, keepdims=True)  # (B, C, 1, K)
     fixed_marginal = xp.sum(joint, axis=-1, keepdims=True)  # (B, C, K, 1)
     # empty bins hold no probability and no derivative: their log is never used
@@ -100,9 +135,11 @@ def mutual_information(
     log_moving = xp.log(xp.where(moving_marginal > 0, moving_marginal, 1.0))
     log_fixed = xp.log(xp.where(fixed_marginal > 0, fixed_marginal, 1.0))
     information = xp.sum(joint * (log_joint - log_moving - log_fixed), axis=(-2, -1))  # (B, C)
-    # d(-MI)/dI_n, summed over the bins the pixel touches
-    pulled = fixed_window @ (log_joint - log_moving)  # (B, C, N, K)
-    along = xp.sum(pulled * moving_slope, axis=-1) * weight  # (B, C, N)
+    # d(-MI)/dI_n, summed over the eight cells the pixel touches
+    table = xp.reshape(log_joint - log_moving, (-1,))
+    read = xp.reshape(xp.take(table, cells, axis=0), (batch, channels, pixels, 2, 4))
+    slopes = fixed_window[..., :, None] * moving_slope[..., None, :]
+    along = xp.sum(xp.reshape(read * slopes, (batch, channels, pixels, 8)), axis=-1) * weight
     derivative = -along * (scale / (count * channels))
     spread = count[..., 0] * _spread(joint, fixed_marginal, bins, xp)  # S, squared bins
     curvature = scale[..., 0] ** 2 / (channels * spread)
