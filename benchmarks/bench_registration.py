@@ -16,18 +16,24 @@ Float32.
 
 How each peer gets the same problem, and what is compared:
 
-* ``gw numpy`` / ``gw torch``: ``gw.register(moving, fixed, family)`` with
-  default settings (3-level pyramid, mean squares) on numpy arrays / torch
-  tensors.
+The cases: ``affine`` and ``projective`` by mean squares, and ``affine mi``, an
+affine map by mutual information (32 bins, every pixel; same-modality photographs,
+so it times the loss, not its reach across modalities).
+
+* ``gw numpy`` / ``gw torch``: ``gw.register(moving, fixed, family, loss=...)``
+  with default settings (3-level pyramid) on numpy arrays / torch tensors.
 * ``opencv ecc``: ``cv2.findTransformECC(fixed, moving, warp, MOTION_AFFINE
   or MOTION_HOMOGRAPHY)`` on a 3-level ``cv2.pyrDown`` pyramid, coarse to fine,
   the matrix rescaled between levels (50 iterations, eps 1e-6 per level). ECC's
   warp maps fixed pixels to moving pixels, geowarp's direction.
-* ``simpleitk``: ``ImageRegistrationMethod`` with ``MeanSquares``, an
-  ``AffineTransform(2)`` about the image centre, linear interpolation,
-  regular-step gradient descent, shrink factors 4/2/1 and smoothing sigmas
-  2/1/0 (affine only: SimpleITK has no 2-D homography). Its transform maps
-  fixed points to moving points (pixel indices as physical points).
+  Not in ``affine mi`` (ECC maximizes a correlation).
+* ``simpleitk``: ``ImageRegistrationMethod`` with ``MeanSquares`` (or
+  ``MattesMutualInformation`` with 32 bins, over every pixel, for ``affine
+  mi``), an ``AffineTransform(2)`` about the image centre, linear
+  interpolation, regular-step gradient descent, shrink factors 4/2/1 and
+  smoothing sigmas 2/1/0 (affine only: SimpleITK has no 2-D homography). Its
+  transform maps fixed points to moving points (pixel indices as physical
+  points).
 
 Every peer's result becomes the fixed image's four corner pixels mapped into
 the moving image; the error is the largest distance to where the true
@@ -159,22 +165,28 @@ def _matrix_map(matrix: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 # --------------------------------------------------------------------------- peers
 
 
-def run_geowarp(moving: Any, fixed: Any, family: str) -> Callable[[np.ndarray], np.ndarray]:
-    result = gw.register(moving[None, None], fixed[None, None], family)
+def _case(case: str) -> tuple[str, str]:
+    """(family, loss) of a case: "affine", "projective" (mean squares) or "affine mi"."""
+    family, _, loss = case.partition(" ")
+    return family, loss or "mse"
+
+
+def run_geowarp(moving: Any, fixed: Any, case: str) -> Callable[[np.ndarray], np.ndarray]:
+    family, loss = _case(case)
+    result = gw.register(moving[None, None], fixed[None, None], family, loss=loss)
     return _geowarp_map(result.transform)
 
 
-def run_geowarp_torch(moving: Any, fixed: Any, family: str) -> Callable[[np.ndarray], np.ndarray]:
+def run_geowarp_torch(moving: Any, fixed: Any, case: str) -> Callable[[np.ndarray], np.ndarray]:
+    family, loss = _case(case)
     tensors = [torch.from_numpy(np.ascontiguousarray(a))[None, None] for a in (moving, fixed)]
-    result = gw.register(*tensors, family)
+    result = gw.register(*tensors, family, loss=loss)
     transform = gw.transforms.get_family(family)(result.transform.matrix.detach().numpy())
     return _geowarp_map(transform)
 
 
-def run_ecc(
-    moving: np.ndarray, fixed: np.ndarray, family: str
-) -> Callable[[np.ndarray], np.ndarray]:
-    homography = family == "projective"
+def run_ecc(moving: np.ndarray, fixed: np.ndarray, case: str) -> Callable[[np.ndarray], np.ndarray]:
+    homography = _case(case)[0] == "projective"
     motion = cv2.MOTION_HOMOGRAPHY if homography else cv2.MOTION_AFFINE
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-6)
     pyramid = [(fixed, moving)]
@@ -194,11 +206,14 @@ def run_ecc(
 
 
 def run_simpleitk(
-    moving: np.ndarray, fixed: np.ndarray, family: str
+    moving: np.ndarray, fixed: np.ndarray, case: str
 ) -> Callable[[np.ndarray], np.ndarray]:
     fixed_image, moving_image = sitk.GetImageFromArray(fixed), sitk.GetImageFromArray(moving)
     method = sitk.ImageRegistrationMethod()
-    method.SetMetricAsMeanSquares()
+    if _case(case)[1] == "mi":  # every pixel, as geowarp (no random sampling)
+        method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
+    else:
+        method.SetMetricAsMeanSquares()
     method.SetInterpolator(sitk.sitkLinear)
     method.SetOptimizerAsRegularStepGradientDescent(
         learningRate=1.0, minStep=1e-5, numberOfIterations=200, gradientMagnitudeTolerance=1e-8
@@ -232,17 +247,26 @@ PEERS: dict[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = {
 # --------------------------------------------------------------------------- measurement
 
 
+def _runs(peer: str, case: str) -> bool:
+    """Whether ``peer`` takes part in ``case``: SimpleITK has no 2-D homography, and
+    ECC maximizes a correlation, not mutual information."""
+    family, loss = _case(case)
+    return not (peer == "simpleitk" and family != "affine") and not (
+        peer == "opencv ecc" and loss == "mi"
+    )
+
+
 def measure(families: list[str], photos: list[str], rounds: int) -> list[dict[str, Any]]:
     rows = []
     for family in families:
         for index, name in enumerate(photos):
-            moving, fixed, truth = problem(family, name, seed=index)
+            moving, fixed, truth = problem(_case(family)[0], name, seed=index)
             times: dict[str, list[float]] = {peer: [] for peer in PEERS}
             errors: dict[str, float] = {}
             for round_ in range(rounds):
                 order = list(PEERS)[round_ % len(PEERS) :] + list(PEERS)[: round_ % len(PEERS)]
                 for peer in order:
-                    if peer == "simpleitk" and family != "affine":
+                    if not _runs(peer, family):
                         continue
                     started = time.perf_counter()
                     pixel_map = PEERS[peer](moving, fixed, family)
@@ -369,7 +393,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     photos = list(PHOTOS[:1] if args.quick else PHOTOS)
     rounds = 1 if args.quick else args.rounds
-    rows = [] if args.batched_only else measure(["affine", "projective"], photos, rounds)
+    cases = ["affine", "projective", "affine mi"]
+    rows = [] if args.batched_only else measure(cases, photos, rounds)
     batched = measure_batched(8 if args.quick else 64, 1 if args.quick else 3, args.device)
     text = report(rows, batched, started)
     print(text)
