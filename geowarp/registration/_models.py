@@ -87,16 +87,16 @@ class AffineModel:
         the nine moments of an image are two small matrix products
         ``Y (image X)``. Equal to ``columns``' products up to float rounding.
         """
-        ones = xp.ones_like(level.xs)
-        ys = level.ys[:, 0]
-        along_x = xp.stack([ones, level.xs, level.xs * level.xs], axis=-1)  # (W, 3)
+        xs, ys = level.xs, level.ys[:, 0]
+        xs_squared = xs * xs
         along_y = xp.stack([xp.ones_like(ys), ys, ys * ys], axis=0)  # (3, H)
         batch, channels, height, width = gx.shape
 
         def moments(image: Any) -> Any:  # (B, C, 9): sum of image * y^i x^j at 3 i + j
-            # rows first by reductions (a matrix product with 3 columns is slow on CPUs)
-            sums = [xp.sum(image, axis=-1)]
-            sums += [xp.sum(image * along_x[:, j], axis=-1) for j in (1, 2)]
+            # rows first by reductions (a matrix product with 3 columns is slow on
+            # CPUs), by whole arrays, not columns sliced per call (a slice is an op)
+            sums = [xp.sum(image, axis=-1), xp.sum(image * xs, axis=-1)]
+            sums.append(xp.sum(image * xs_squared, axis=-1))
             rows = xp.stack(sums, axis=-1)
             return xp.reshape(along_y @ rows, (batch, channels, 9))
 
