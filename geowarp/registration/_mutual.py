@@ -72,7 +72,7 @@ def _linear_taps(coordinates: Any, bins: int, xp: Any) -> tuple[Any, Any]:
     low = xp.clip(xp.floor(coordinates), 0.0, bins - 2.0)
     offset = coordinates - low
     values = xp.stack([_linear(offset, xp), _linear(offset - 1.0, xp)], axis=-1)
-    return _taps(low, 2, coordinates, xp), values
+    return _taps(low, 2, xp), values
 
 
 def _cubic_taps(coordinates: Any, bins: int, xp: Any) -> tuple[Any, Any, Any]:
@@ -82,13 +82,13 @@ def _cubic_taps(coordinates: Any, bins: int, xp: Any) -> tuple[Any, Any, Any]:
     first = xp.clip(xp.floor(coordinates), 1.0, bins - 3.0) - 1.0
     steps = xp.arange(4, dtype=coordinates.dtype, device=array_device(coordinates))
     value, slope = _cubic(coordinates[..., None] - (first[..., None] + steps), xp)
-    return _taps(first, 4, coordinates, xp), value, slope
+    return _taps(first, 4, xp), value, slope
 
 
-def _taps(first: Any, count: int, like: Any, xp: Any) -> Any:
+def _taps(first: Any, count: int, xp: Any) -> Any:
     """Bins ``first``, ``first + 1``, ... (``count`` of them) as integers, (..., N, count)."""
     dtype = index_dtype(xp, None)
-    steps = xp.arange(count, dtype=dtype, device=array_device(like))
+    steps = xp.arange(count, dtype=dtype, device=array_device(first))
     return xp.astype(first, dtype)[..., None] + steps
 
 
