@@ -71,9 +71,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
-import SimpleITK as sitk
 import torch
 from skimage import data
 
@@ -186,6 +184,8 @@ def run_geowarp_torch(moving: Any, fixed: Any, case: str) -> Callable[[np.ndarra
 
 
 def run_ecc(moving: np.ndarray, fixed: np.ndarray, case: str) -> Callable[[np.ndarray], np.ndarray]:
+    import cv2  # the CPU peers are imported where they run: `--batched-only` needs neither
+
     homography = _case(case)[0] == "projective"
     motion = cv2.MOTION_HOMOGRAPHY if homography else cv2.MOTION_AFFINE
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-6)
@@ -208,6 +208,8 @@ def run_ecc(moving: np.ndarray, fixed: np.ndarray, case: str) -> Callable[[np.nd
 def run_simpleitk(
     moving: np.ndarray, fixed: np.ndarray, case: str
 ) -> Callable[[np.ndarray], np.ndarray]:
+    import SimpleITK as sitk
+
     fixed_image, moving_image = sitk.GetImageFromArray(fixed), sitk.GetImageFromArray(moving)
     method = sitk.ImageRegistrationMethod()
     if _case(case)[1] == "mi":  # every pixel, as geowarp (no random sampling)
@@ -330,16 +332,19 @@ def measure_batched(pairs: int, rounds: int, device: str = "cpu") -> dict[str, A
     }
 
 
-def report(rows: list[dict[str, Any]], batched: dict[str, float], started: float) -> str:
+def _peer_versions(rows: list[dict[str, Any]]) -> str:
+    """The CPU peers' versions, where they ran."""
+    if not rows:
+        return ""
+    import cv2
+    import SimpleITK as sitk
+
+    return f", opencv {cv2.__version__}, SimpleITK {sitk.Version.VersionString()}"
+
+
+def _peer_tables(rows: list[dict[str, Any]]) -> list[str]:
+    """The CPU peers' table and the ratios of numpy's time to theirs."""
     lines = [
-        "# bench_registration",
-        "",
-        f"{datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')}; "
-        f"geowarp {gw.__version__}; numpy {np.__version__}, torch {torch.__version__}, "
-        f"opencv {cv2.__version__}, SimpleITK {sitk.Version.VersionString()}; "
-        f"{os.cpu_count()} CPU cores ({platform.machine()}), numpy BLAS threads "
-        f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')}; {SIZE}x{SIZE} grey float32; "
-        f"load average {os.getloadavg()[0]:.2f}; {time.perf_counter() - started:.0f} s.",
         "",
         "| family | photo | peer | time (ms) | max corner error (px) |",
         "|---|---|---|---|---|",
@@ -359,6 +364,24 @@ def report(rows: list[dict[str, Any]], batched: dict[str, float], started: float
             ]
             if ratios:
                 lines.append(f"| {family}: gw numpy / {peer} | {statistics.median(ratios):.2f} |")
+    return lines
+
+
+def report(rows: list[dict[str, Any]], batched: dict[str, Any], started: float) -> str:
+    device = batched["device"]
+    where = torch.cuda.get_device_name(device) if device.startswith("cuda") else None
+    lines = [
+        "# bench_registration",
+        "",
+        f"{datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')}; "
+        f"geowarp {gw.__version__}; numpy {np.__version__}, torch {torch.__version__}"
+        f"{_peer_versions(rows)}; {where + ', ' if where else ''}"
+        f"{os.cpu_count()} CPU cores ({platform.machine()}), numpy BLAS threads "
+        f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')}; {SIZE}x{SIZE} grey float32; "
+        f"load average {os.getloadavg()[0]:.2f}; {time.perf_counter() - started:.0f} s.",
+    ]
+    if rows:
+        lines += _peer_tables(rows)
     batched_time = batched["batched_seconds_per_pair"]
     single_time = batched["single_seconds_per_pair"]
     speedup = single_time / batched_time
