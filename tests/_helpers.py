@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib.util
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -109,3 +113,20 @@ def random_grid(
     rng: np.random.Generator, shape: tuple[int, ...], low: float = -2.0, high: float = 2.0
 ) -> np.ndarray:
     return rng.uniform(low, high, size=shape)
+
+
+def benchmark_script(name: str) -> Iterator[ModuleType]:
+    """``benchmarks/<name>.py`` loaded as the module ``name`` for the duration of a test
+    module (a generator for a module-scoped fixture): dataclasses and pickling look a
+    module up by its name in ``sys.modules``."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(name, None)

@@ -7,26 +7,17 @@ on a GPU machine (scripts/gpu_check.sh).
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+
+from _helpers import benchmark_script
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("skimage")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_parity.py"
-
 
 @pytest.fixture(scope="module")
 def parity():
-    spec = importlib.util.spec_from_file_location("gpu_parity", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_parity"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("gpu_parity", None)
+    yield from benchmark_script("gpu_parity")
 
 
 def test_every_case_runs_and_agrees_on_one_device(parity, capsys):

@@ -6,28 +6,20 @@ are in benchmarks/results/stn_mnist.md.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _helpers import benchmark_script
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("PIL")
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "stn_mnist.py"
 
 
 @pytest.fixture(scope="module")
 def runner():
-    spec = importlib.util.spec_from_file_location("stn_mnist", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["stn_mnist"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("stn_mnist", None)
+    yield from benchmark_script("stn_mnist")
 
 
 @pytest.fixture(scope="module")
