@@ -1,4 +1,5 @@
-"""Collect the doctests of adapter folders only where their framework is installed.
+"""Collect the doctests of adapter folders (and geowarp.dask) only where their library
+is installed.
 
 The package is imported here, before any module is collected: under
 ``--import-mode=importlib`` pytest imports a collected module itself and then
@@ -18,6 +19,7 @@ _ADAPTERS = {
     "jax": ["geowarp/jax"],
     "tensorflow": ["geowarp/tensorflow"],
     "keras": ["geowarp/keras"],
+    "dask": ["geowarp/dask"],
 }
 
 collect_ignore = [

@@ -265,6 +265,7 @@ def test_a_window_of_the_padded_copy_reads_what_the_whole_copy_reads(
 ):
     # points over part of the image (and past its edge): the window is the rows and
     # columns they read; one image item may serve every item of points
+    pytest.importorskip("dask")  # geowarp.dask's window helpers (the `dask` extra)
     from geowarp.dask._kernel import neighbour_span, pixels
 
     image = rng.normal(size=(items, 3, 9, 11)).astype("float32")
