@@ -30,6 +30,7 @@ __all__ = [
     "read_rows",
     "spline_from_pixels",
     "to_forward_pixels",
+    "write_transform",
 ]
 
 Shape = tuple[int, int]
@@ -144,6 +145,54 @@ def spline_from_pixels(
     source = pixel_to_normalized(np.asarray(input_points), in_shape)
     target = pixel_to_normalized(np.asarray(output_points), out_shape)
     return gw.ThinPlateSpline.from_landmarks(source, target)
+
+
+def write_transform(path: Path, transform: Any, in_shape: Shape, out_shape: Shape) -> Path:
+    """Write ``transform`` (output -> input, normalized) as ``geowarp warp`` reads it back.
+
+    A matrix family becomes its forward pixel matrix, input -> output (for
+    ``--matrix FILE``); a thin-plate spline becomes rows ``x_in y_in x_out
+    y_out`` (pixels) at its target points (for ``--tps-points FILE``), through
+    which ``geowarp warp`` fits the same spline. A batch of one is written as
+    its item. The first line, a comment, says how to apply it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import geowarp as gw
+    >>> from geowarp._geometry import parse_matrix, write_transform
+    >>> shift = gw.Affine(np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]]))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = write_transform(Path(folder) / "t.txt", shift, (10, 10), (10, 10))
+    ...     parse_matrix(str(path)).tolist()  # input pixel x - 2.5 lands at output x
+    [[1.0, 0.0, -2.5], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    size = f"--size {out_shape[0]} {out_shape[1]}"
+    if isinstance(transform, gw.ThinPlateSpline):
+        target = np.asarray(transform.target_points, dtype=np.float64)
+        target = target.reshape(-1, *target.shape[-2:])[0]
+        source = np.asarray(transform.apply(target), dtype=np.float64).reshape(target.shape)
+        rows = np.hstack(
+            [normalized_to_pixel(source, in_shape), normalized_to_pixel(target, out_shape)]
+        )
+        header = (
+            "thin-plate spline point pairs, rows 'x_in y_in x_out y_out' (pixels); apply with: "
+            f"geowarp warp IMAGE --tps-points FILE {size}"
+        )
+    else:
+        rows = to_forward_pixels(transform, in_shape, out_shape)
+        header = (
+            f"pixel matrix, input -> output; apply with: geowarp warp IMAGE --matrix FILE {size}"
+        )
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savetxt(path, rows, fmt="%.17g", header=header)
+    except OSError as error:
+        raise GeowarpValueError(f"--transform-out: cannot write {path}: {error}") from None
+    return path
 
 
 def fit_pixels(

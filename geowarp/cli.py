@@ -5,6 +5,7 @@ Run ``geowarp --help`` (or ``python -m geowarp --help``) for the commands::
     geowarp warp photo.png -o rotated.png --rotate 20 --scale 0.9
     geowarp warp photo.png -o tilted.png --matrix "1,0.1,0;0,1,0;0.0005,0,1"
     geowarp register moving.png fixed.png -o registered.png --transform projective
+    geowarp register moving.png fixed.png --transform-out t.txt   # then: warp --matrix t.txt
     geowarp register                      # the bundled sample pair: how well is it recovered?
 
 Pixel coordinates are ``(x, y)`` with ``(0, 0)`` the centre of the top-left
@@ -184,6 +185,14 @@ def _add_register(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="fit to matching points instead: rows 'x_moving y_moving x_fixed y_fixed' (pixels)",
     )
+    parser.add_argument(
+        "--transform-out",
+        type=Path,
+        metavar="FILE",
+        help="also write the transform found, for 'geowarp warp' to apply to other images: "
+        "the pixel matrix, moving -> fixed (warp --matrix FILE), or a spline's point pairs "
+        "(warp --tps-points FILE)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=_register)
 
@@ -248,6 +257,9 @@ def _register(args: argparse.Namespace) -> None:
     panel_path = args.panel or args.output.with_name(args.output.stem + "_panel.png")
     _write_panel(panel_path, fixed, moving, warped, transform)
     print(panel_path)
+    if args.transform_out is not None:
+        shapes = (moving.shape[-2:], fixed.shape[-2:])
+        print(_geometry.write_transform(args.transform_out, transform, *shapes))
     print(_report(transform, moving.shape[-2:], fixed.shape[-2:], summary, seconds, truth))
 
 

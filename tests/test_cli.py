@@ -150,6 +150,42 @@ def test_register_with_mutual_information_across_a_brightness_inversion(photo, t
     assert np.abs(read_image(out) - (1.0 - image))[interior].mean() < 0.02
 
 
+@pytest.mark.parametrize("family", ["affine", "projective", "tps"])
+def test_register_writes_the_transform_that_warp_applies(tmp_path, capsys, family):
+    # register, then `geowarp warp` the moving image by the file written: the same image
+    from geowarp.cli import _sample_pair
+
+    moving, fixed, _ = _sample_pair(family)
+    paths = [
+        write_image(tmp_path / name, image) for name, image in (("m.png", moving), ("f.png", fixed))
+    ]
+    found, registered = tmp_path / "t" / "transform.txt", tmp_path / "registered.png"
+    arguments = ["register", *map(str, paths), "-o", str(registered), "--transform", family]
+    assert main([*arguments, "--transform-out", str(found), "--quiet"]) == 0
+    assert str(found) in capsys.readouterr().out.splitlines()
+    header = found.read_text().splitlines()[0]
+    option = "--tps-points" if family == "tps" else "--matrix"
+    assert header.startswith("# ")
+    assert f"geowarp warp IMAGE {option} FILE --size 256 256" in header
+    again = tmp_path / "again.png"
+    assert (
+        main(["warp", str(paths[0]), "-o", str(again), option, str(found), "--size", "256", "256"])
+        == 0
+    )
+    difference = np.abs(read_image(again) - read_image(registered))
+    assert difference.max() <= 1.5 / 255  # both 8-bit: a value on a rounding edge at most
+    assert difference.mean() < 1e-4
+
+
+def test_a_transform_file_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    target = blocker / "transform.txt"  # under a file: no such folder can be made
+    arguments = ["register", "-o", str(tmp_path / "o.png"), "--transform-out", str(target)]
+    assert main([*arguments, "--quiet"]) == 2
+    assert "--transform-out: cannot write" in capsys.readouterr().err
+
+
 def test_register_from_landmarks_fits_the_points(tmp_path, capsys):
     truth = _geometry.known_transform("projective")  # the sample pair's
     rng = np.random.default_rng(1)
