@@ -1,5 +1,5 @@
-"""Collect the doctests of adapter folders (and geowarp.dask) only where their library
-is installed.
+"""Collect the doctests of adapter folders (and of geowarp.dask and numba's kernels)
+only where their library is installed.
 
 The package is imported here, before any module is collected: under
 ``--import-mode=importlib`` pytest imports a collected module itself and then
@@ -20,6 +20,7 @@ _ADAPTERS = {
     "tensorflow": ["geowarp/tensorflow"],
     "keras": ["geowarp/keras"],
     "dask": ["geowarp/dask"],
+    "numba": ["geowarp/samplers/_numba_kernels.py"],
 }
 
 collect_ignore = [
