@@ -58,10 +58,10 @@ def tests(session: nox.Session, backend: str) -> None:
 def docs(session: nox.Session) -> None:
     """Build the HTML docs offline, warnings as errors (docs/_build/html).
 
-    Every framework is installed: the API reference imports geowarp.torch,
-    geowarp.keras, geowarp.jax and geowarp.tensorflow.
+    Every framework is installed, and dask: the API reference imports
+    geowarp.torch, geowarp.keras, geowarp.jax, geowarp.tensorflow and geowarp.dask.
     """
-    session.install(TORCH, "-e", ".[jax,tensorflow,keras,demo,docs]")
+    session.install(TORCH, "-e", ".[jax,tensorflow,keras,dask,demo,docs]")
     session.run("sphinx-build", "-W", "-b", "html", "docs", "docs/_build/html", *session.posargs)
 
 
