@@ -153,7 +153,7 @@ def _chunked(monkeypatch, points: int) -> list[int]:
     return sizes
 
 
-@pytest.mark.parametrize("loss", ["mse", "ncc"])
+@pytest.mark.parametrize("loss", ["mse", "ncc", "mi"])
 def test_a_batch_in_chunks_of_one_pair_equals_the_whole_batch(monkeypatch, loss):
     # one shared fixed image and one shared mask: chunks take their pairs of the
     # batched arrays only
